@@ -1,0 +1,18 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY backend ./backend
+COPY matching ./matching
+COPY web ./web
+COPY alembic.ini ./
+COPY alembic ./alembic
+COPY seed_data ./seed_data
+# Editable install: the app finds alembic/ and seed_data/ beside its packages in /app.
+RUN pip install --upgrade pip && pip install -e .
+COPY docker/entrypoint.sh /entrypoint.sh
+RUN chmod +x /entrypoint.sh && useradd --system --home /app isx && mkdir -p /app/var && chown isx /app/var
+USER isx
+EXPOSE 8000
+ENTRYPOINT ["/entrypoint.sh"]

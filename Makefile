@@ -1,0 +1,46 @@
+# The commands people and CI use. Each target creates or reuses .venv and installs what it needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: demo test test-sqlite test-postgres lint bench venv docs clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## make demo: set up, migrate, load the demo region and serve on http://127.0.0.1:8000
+demo: venv
+	mkdir -p var
+	$(BIN)/isx db upgrade
+	$(BIN)/isx seed demo
+	$(BIN)/isx serve
+
+## make test: every test on SQLite, then the database tests again on PostgreSQL when ISX_TEST_DATABASE_URL is set
+test: venv
+	$(MAKE) --no-print-directory test-sqlite
+	@if [ -n "$$ISX_TEST_DATABASE_URL" ]; then $(MAKE) --no-print-directory test-postgres; \
+	else echo "ISX_TEST_DATABASE_URL is not set: PostgreSQL pass skipped (.ci/run sets it)"; fi
+
+test-sqlite: venv
+	env -u ISX_TEST_DATABASE_URL $(BIN)/pytest
+
+test-postgres: venv
+	ISX_TEST_DATABASE_URL=$${ISX_TEST_DATABASE_URL:-$(PG_URL)} $(BIN)/pytest -m "not nodb" tests/backend
+
+lint: venv
+	$(BIN)/ruff check backend matching web tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: venv
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,15 @@
+"""Maps domain exceptions to HTTP answers, in one place."""
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from backend.errors import DomainError, InvalidInput, NotAuthenticated
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        if isinstance(exc, InvalidInput):
+            return JSONResponse({"detail": exc.errors}, status_code=exc.status_code)
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated) else None
+        return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)

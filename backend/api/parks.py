@@ -1,0 +1,38 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from backend.api.deps import CurrentActor, SessionDep
+from backend.api.params import PagingDep
+from backend.schemas import Page, ParkCreate, ParkPublic, ParkUpdate
+from backend.services import parks as svc
+
+router = APIRouter(prefix="/parks", tags=["parks"])
+
+
+@router.get("", response_model=Page[ParkPublic])
+def list_parks(session: SessionDep, actor: CurrentActor, paging: PagingDep,
+               province: str | None = None, q: Annotated[str | None, Query(max_length=100)] = None) -> dict:
+    data, count = svc.list_parks(session=session, actor=actor, province=province, q=q, **paging.model_dump())
+    return {"data": data, "count": count}
+
+
+@router.post("", response_model=ParkPublic, status_code=201)
+def create_park(session: SessionDep, actor: CurrentActor, park_in: ParkCreate) -> object:
+    return svc.create_park(session=session, actor=actor, park_in=park_in)
+
+
+@router.get("/{park_id}", response_model=ParkPublic)
+def get_park(session: SessionDep, actor: CurrentActor, park_id: int) -> object:
+    return svc.get_park(session=session, actor=actor, park_id=park_id)
+
+
+@router.patch("/{park_id}", response_model=ParkPublic)
+def update_park(session: SessionDep, actor: CurrentActor, park_id: int, park_in: ParkUpdate) -> object:
+    return svc.update_park(session=session, actor=actor, park_id=park_id, park_in=park_in)
+
+
+@router.delete("/{park_id}", status_code=204)
+def delete_park(session: SessionDep, actor: CurrentActor, park_id: int) -> Response:
+    svc.delete_park(session=session, actor=actor, park_id=park_id)
+    return Response(status_code=204)

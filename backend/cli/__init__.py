@@ -1,0 +1,13 @@
+"""The ``isx`` command line: one Typer app over the same services as the API."""
+
+import typer
+
+from backend.cli import core
+
+app = typer.Typer(help="ISX — Industrial Symbiosis Exchange", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+core.register(app)
+
+
+def main() -> None:
+    app()

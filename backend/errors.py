@@ -1,0 +1,42 @@
+"""Domain exceptions raised by services; ``backend.api.handlers`` maps them to HTTP once."""
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class DomainError(Exception):
+    status_code = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DomainError):
+    status_code = 404
+
+
+class PermissionDenied(DomainError):
+    status_code = 403
+
+
+class NotAuthenticated(DomainError):
+    status_code = 401
+
+
+class Conflict(DomainError):
+    status_code = 409
+
+
+class InvalidInput(DomainError):
+    """Bad input, with one entry per problem: ``{"loc": [...], "msg": str, "type": str}``."""
+
+    status_code = 422
+
+    def __init__(self, errors: Sequence[dict[str, Any]], message: str = "invalid input") -> None:
+        super().__init__(message)
+        self.errors = list(errors)
+
+    @classmethod
+    def at(cls, loc: Sequence[str | int], msg: str, kind: str = "value_error") -> "InvalidInput":
+        return cls([{"loc": list(loc), "msg": msg, "type": kind}], msg)

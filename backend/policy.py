@@ -1,0 +1,178 @@
+"""Who may see and do what. Every authorisation rule of ISX is decided here, and only here.
+
+Roles:
+- ``admin`` does everything;
+- ``park_manager`` manages the firms, sites, listings, permits and firm users of the parks assigned to them;
+- ``firm_user`` edits its own firm's sites, listings and permits (and its own firm's contact details);
+- ``planner`` reads across the region but never sees private data and writes nothing.
+
+Listing visibility, for a viewer who is not the owner, a park manager of the owner's park, or an admin:
+``public`` and ``anonymous`` listings are seen (anonymous ones without firm, site, exact place or exact
+quantity), ``park`` listings only from within the same park (planners see them region-wide), ``private``
+listings and drafts not at all. Objects a user may not see answer 404; objects seen but not editable, 403.
+"""
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, false, not_, or_, true
+
+from backend.errors import PermissionDenied
+from backend.models import Firm, Listing, Park, User
+
+
+@dataclass(frozen=True)
+class Actor:
+    user: User
+    park_ids: frozenset[int]
+
+    @property
+    def id(self) -> int:
+        assert self.user.id is not None
+        return self.user.id
+
+    @property
+    def role(self) -> str:
+        return self.user.role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def firm_id(self) -> int | None:
+        return self.user.firm_id if self.role == "firm_user" else None
+
+
+def require(allowed: bool, message: str = "you do not have permission for this") -> None:
+    if not allowed:
+        raise PermissionDenied(message)
+
+
+# --- parks --------------------------------------------------------------------------------------------
+def can_create_park(actor: Actor) -> bool:
+    return actor.is_admin
+
+
+def can_edit_park(actor: Actor, park: Park) -> bool:
+    return actor.is_admin or (actor.role == "park_manager" and park.id in actor.park_ids)
+
+
+def can_delete_park(actor: Actor, park: Park) -> bool:
+    return actor.is_admin
+
+
+# --- firms and what belongs to them --------------------------------------------------------------------
+def manages_firm(actor: Actor, firm: Firm) -> bool:
+    """Full control over a firm's records: admin, or the manager of the firm's park."""
+    return actor.is_admin or (actor.role == "park_manager" and firm.park_id in actor.park_ids)
+
+
+def is_member(actor: Actor, firm_id: int) -> bool:
+    return actor.firm_id is not None and actor.firm_id == firm_id
+
+
+def can_create_firm_in(actor: Actor, park_id: int) -> bool:
+    return actor.is_admin or (actor.role == "park_manager" and park_id in actor.park_ids)
+
+
+def can_edit_firm(actor: Actor, firm: Firm, *, moves_park: bool = False) -> bool:
+    if manages_firm(actor, firm):
+        return True
+    return is_member(actor, firm.id or -1) and not moves_park
+
+
+def can_delete_firm(actor: Actor, firm: Firm) -> bool:
+    return manages_firm(actor, firm)
+
+
+def can_edit_firm_records(actor: Actor, firm: Firm) -> bool:
+    """Sites, listings and permits of a firm."""
+    return manages_firm(actor, firm) or is_member(actor, firm.id or -1)
+
+
+def can_read_firm_records(actor: Actor, firm: Firm) -> bool:
+    """Sites and permits of a firm (not listings, which have their own visibility)."""
+    return can_edit_firm_records(actor, firm) or actor.role == "planner"
+
+
+def firm_records_clause(actor: Actor, firm_id_column: ColumnElement[int]) -> ColumnElement[bool]:
+    """SQL filter matching ``can_read_firm_records`` for rows keyed by a firm id (needs Firm joined)."""
+    if actor.is_admin or actor.role == "planner":
+        return true()
+    if actor.role == "park_manager":
+        return Firm.park_id.in_(actor.park_ids) if actor.park_ids else false()
+    if actor.firm_id is not None:
+        return firm_id_column == actor.firm_id
+    return false()
+
+
+# --- listings ------------------------------------------------------------------------------------------
+def sees_listing_whole_clause(actor: Actor) -> ColumnElement[bool]:
+    """True where the viewer sees a listing in full (owner, owner's park manager, admin). Needs Firm joined."""
+    if actor.is_admin:
+        return true()
+    if actor.role == "park_manager":
+        if not actor.park_ids:
+            return false()
+        return and_(Firm.park_id.in_(actor.park_ids), Listing.visibility != "private")
+    if actor.firm_id is not None:
+        return Listing.firm_id == actor.firm_id
+    return false()
+
+
+def listing_visible_clause(actor: Actor) -> ColumnElement[bool]:
+    """SQL filter: the listings this viewer may know of at all. Needs Firm joined."""
+    whole = sees_listing_whole_clause(actor)
+    if actor.is_admin:
+        return whole
+    published = and_(Listing.status != "draft", Listing.visibility != "private")
+    if actor.role == "planner":
+        return published
+    if actor.role == "park_manager":
+        same_park = Firm.park_id.in_(actor.park_ids) if actor.park_ids else false()
+    elif actor.firm_id is not None:
+        same_park = Firm.park_id == (
+            Firm.__table__.select().with_only_columns(Firm.park_id)
+            .where(Firm.id == actor.firm_id).scalar_subquery()
+        )
+    else:
+        same_park = false()
+    return or_(whole, and_(published, or_(Listing.visibility != "park", same_park)))
+
+
+def anonymised_clause(actor: Actor) -> ColumnElement[bool]:
+    """True where this viewer sees the listing without identity, exact place or exact quantity."""
+    return and_(Listing.visibility == "anonymous", not_(sees_listing_whole_clause(actor)))
+
+
+def sees_listing_whole(actor: Actor, listing: Listing, firm: Firm) -> bool:
+    if actor.is_admin or is_member(actor, listing.firm_id):
+        return True
+    return (actor.role == "park_manager" and firm.park_id in actor.park_ids
+            and listing.visibility != "private")
+
+
+def can_edit_listing(actor: Actor, listing: Listing, firm: Firm) -> bool:
+    if listing.visibility == "private" and not (actor.is_admin or is_member(actor, listing.firm_id)):
+        return False
+    return can_edit_firm_records(actor, firm)
+
+
+# --- users ---------------------------------------------------------------------------------------------
+def can_manage_user(actor: Actor, target: User, target_firm: Firm | None) -> bool:
+    """Create, edit or delete another account: admins all; park managers the firm users of their parks."""
+    if actor.is_admin:
+        return True
+    return (actor.role == "park_manager" and target.role == "firm_user" and target_firm is not None
+            and target_firm.park_id in actor.park_ids)
+
+
+def users_clause(actor: Actor) -> ColumnElement[bool]:
+    """SQL filter: the accounts a user may list (needs Firm outer-joined on User.firm_id)."""
+    if actor.is_admin:
+        return true()
+    own = User.id == actor.id
+    if actor.role == "park_manager" and actor.park_ids:
+        return or_(own, and_(User.role == "firm_user", Firm.park_id.in_(actor.park_ids)))
+    return own
+

@@ -1,0 +1,351 @@
+"""API shapes: what clients send (``*Create``, ``*Update``) and what they get back (``*Public``)."""
+
+from datetime import date, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+
+T = TypeVar("T")
+
+Role = Literal["admin", "park_manager", "firm_user", "planner"]
+Kind = Literal["have", "want"]
+Period = Literal["year", "once"]
+Visibility = Literal["public", "park", "anonymous", "private"]
+Status = Literal["draft", "active", "closed"]
+Logistics = Literal["buyer_collects", "seller_delivers", "third_party", "any"]
+Locale = Literal["zh", "en"]
+
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+Quantity = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Money = Annotated[float, Field(ge=-1e7, le=1e7, allow_inf_nan=False)]
+IndustryCode = Annotated[str, StringConstraints(pattern=r"^\d{4}$")]
+HwCode = Annotated[str, StringConstraints(pattern=r"^HW\d{2}$")]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+AttributeKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+Attributes = Annotated[dict[AttributeKey, Annotated[float, Field(allow_inf_nan=False)]], Field(max_length=50)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(BaseModel, Generic[T]):
+    data: list[T]
+    count: int
+
+
+# --- parks ---------------------------------------------------------------------------------------------
+class ParkBase(Strict):
+    code: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{1,39}$")]
+    name_zh: Name
+    name_en: Name
+    province: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=40)]
+    lat: Latitude
+    lon: Longitude
+
+
+class ParkCreate(ParkBase):
+    pass
+
+
+class ParkUpdate(Strict):
+    code: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{1,39}$")] | None = None
+    name_zh: Name | None = None
+    name_en: Name | None = None
+    province: Annotated[str, StringConstraints(min_length=2, max_length=40)] | None = None
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+
+
+class ParkPublic(ParkBase):
+    id: int
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- firms ---------------------------------------------------------------------------------------------
+class FirmBase(Strict):
+    name: Name
+    name_en: Name | None = None
+    industry_code: IndustryCode
+    park_id: int
+    contact_name: ShortText | None = None
+    contact_phone: Annotated[str, StringConstraints(max_length=40)] | None = None
+    contact_email: EmailStr | None = None
+
+
+class FirmCreate(FirmBase):
+    pass
+
+
+class FirmUpdate(Strict):
+    name: Name | None = None
+    name_en: Name | None = None
+    industry_code: IndustryCode | None = None
+    park_id: int | None = None
+    contact_name: ShortText | None = None
+    contact_phone: Annotated[str, StringConstraints(max_length=40)] | None = None
+    contact_email: EmailStr | None = None
+
+
+class FirmPublic(FirmBase):
+    id: int
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- sites ---------------------------------------------------------------------------------------------
+class SiteBase(Strict):
+    firm_id: int
+    name: Name
+    address: Annotated[str, StringConstraints(max_length=400)] | None = None
+    lat: Latitude
+    lon: Longitude
+
+
+class SiteCreate(SiteBase):
+    pass
+
+
+class SiteUpdate(Strict):
+    name: Name | None = None
+    address: Annotated[str, StringConstraints(max_length=400)] | None = None
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+
+
+class SitePublic(SiteBase):
+    id: int
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- listings ------------------------------------------------------------------------------------------
+class _ListingFields(Strict):
+    @model_validator(mode="after")
+    def _window_in_order(self) -> "_ListingFields":
+        start, end = getattr(self, "available_from", None), getattr(self, "available_to", None)
+        if start and end and end < start:
+            raise ValueError("available_to must not be before available_from")
+        return self
+
+
+class ListingCreate(_ListingFields):
+    site_id: int
+    ref: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")] | None = None
+    kind: Kind
+    material: Annotated[str, StringConstraints(max_length=64)]
+    quantity: Quantity
+    unit: Annotated[str, StringConstraints(max_length=8)]
+    period: Period = "year"
+    available_from: date | None = None
+    available_to: date | None = None
+    attributes: Attributes = Field(default_factory=dict)
+    price: Money | None = None
+    disposal_cost: Money | None = None
+    logistics: Logistics | None = None
+    visibility: Visibility = "public"
+    status: Status = "draft"
+    hw_code: HwCode | None = None
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class ListingUpdate(_ListingFields):
+    site_id: int | None = None
+    ref: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")] | None = None
+    kind: Kind | None = None
+    material: Annotated[str, StringConstraints(max_length=64)] | None = None
+    quantity: Quantity | None = None
+    unit: Annotated[str, StringConstraints(max_length=8)] | None = None
+    period: Period | None = None
+    available_from: date | None = None
+    available_to: date | None = None
+    attributes: Attributes | None = None
+    price: Money | None = None
+    disposal_cost: Money | None = None
+    logistics: Logistics | None = None
+    visibility: Visibility | None = None
+    status: Status | None = None
+    hw_code: HwCode | None = None
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class QuantityBand(BaseModel):
+    min: float
+    max: float | None
+
+
+class ListingPublic(BaseModel):
+    """A listing as one viewer sees it. ``anonymised`` rows carry no firm, site, exact place or quantity."""
+
+    id: int
+    anonymised: bool
+    firm_id: int | None
+    firm_name: str | None
+    site_id: int | None
+    park_id: int | None
+    province: str
+    ref: str | None
+    kind: Kind
+    material: str
+    quantity: float | None
+    quantity_band: QuantityBand | None
+    unit: str
+    period: Period
+    lat: float
+    lon: float
+    location_precision_km: float
+    available_from: date | None
+    available_to: date | None
+    attributes: dict[str, float]
+    price: float | None
+    disposal_cost: float | None
+    logistics: str | None
+    visibility: Visibility
+    status: Status
+    hw_code: str | None
+    description: str | None
+    data_quality: str
+    distance_km: float | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- permits -------------------------------------------------------------------------------------------
+class PermitBase(Strict):
+    firm_id: int
+    number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+    hw_codes: Annotated[list[HwCode], Field(min_length=1, max_length=50)]
+    valid_from: date
+    valid_to: date
+    issuer: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> "PermitBase":
+        if self.valid_to < self.valid_from:
+            raise ValueError("valid_to must not be before valid_from")
+        return self
+
+
+class PermitCreate(PermitBase):
+    pass
+
+
+class PermitUpdate(Strict):
+    number: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
+    hw_codes: Annotated[list[HwCode], Field(min_length=1, max_length=50)] | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+    issuer: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class PermitPublic(PermitBase):
+    id: int
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- users and auth ------------------------------------------------------------------------------------
+Password = Annotated[str, StringConstraints(min_length=8, max_length=200)]
+
+
+class UserCreate(Strict):
+    email: EmailStr
+    name: Name
+    role: Role
+    password: Password
+    firm_id: int | None = None
+    park_ids: list[int] = Field(default_factory=list)
+    locale: Locale = "zh"
+
+
+class UserUpdate(Strict):
+    name: Name | None = None
+    role: Role | None = None
+    password: Password | None = None
+    firm_id: int | None = None
+    park_ids: list[int] | None = None
+    locale: Locale | None = None
+    is_active: bool | None = None
+
+
+class MeUpdate(Strict):
+    name: Name | None = None
+    locale: Locale | None = None
+    password: Password | None = None
+    current_password: str | None = None
+
+
+class UserPublic(BaseModel):
+    id: int
+    email: str
+    name: str
+    role: Role
+    firm_id: int | None
+    park_ids: list[int]
+    locale: Locale
+    is_active: bool
+    created_at: datetime
+
+
+class LoginRequest(Strict):
+    email: EmailStr
+    password: Annotated[str, StringConstraints(max_length=200)]
+
+
+class LoginResponse(BaseModel):
+    user: UserPublic
+    csrf_token: str
+
+
+class TokenCreate(Strict):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    expires_in_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+
+
+class TokenPublic(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+
+
+class TokenCreated(TokenPublic):
+    token: str
+
+
+class AuditPublic(BaseModel):
+    id: int
+    at: datetime
+    user_id: int | None
+    action: str
+    entity: str
+    entity_id: int | None
+    changes: dict[str, Any]
+
+
+# --- bulk import ---------------------------------------------------------------------------------------
+class ImportIssue(BaseModel):
+    row: int | None
+    column: str | None
+    msg: str
+
+
+class ImportSummary(BaseModel):
+    dry_run: bool
+    ok: bool
+    rows: int
+    firms_created: int = 0
+    firms_updated: int = 0
+    sites_created: int = 0
+    sites_updated: int = 0
+    listings_created: int = 0
+    listings_updated: int = 0
+    unchanged: int = 0
+    errors: list[ImportIssue] = Field(default_factory=list)
+    preview: list[dict[str, Any]] = Field(default_factory=list)

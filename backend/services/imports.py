@@ -1,0 +1,379 @@
+"""Bulk import of firms, sites and listings from CSV or XLSX (one row per listing).
+
+The import is planned in full before anything is written: every row is parsed and checked, and the
+reply lists every problem by row and column. A real run writes only when there is no problem at all,
+inside the caller's transaction, so a file is imported whole or not at all. Rows upsert by natural key
+(park code + firm name, firm + site name, firm + listing ``ref``): importing the same file twice changes
+nothing the second time.
+"""
+
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlmodel import Session
+
+from backend import policy
+from backend.errors import InvalidInput
+from backend.geo import coarse
+from backend.kb import check_material_and_unit
+from backend.models import Firm, Listing, Park, Site
+from backend.policy import Actor
+from backend.schemas import FirmCreate, ImportIssue, ImportSummary, ListingCreate, SiteCreate
+from backend.services.listings import _check_semantics, data_quality
+
+COLUMNS = ("park", "firm", "industry_code", "contact_name", "contact_phone", "contact_email", "site",
+           "site_address", "lat", "lon", "ref", "kind", "material", "quantity", "unit", "period",
+           "available_from", "available_to", "price", "disposal_cost", "logistics", "visibility", "status",
+           "attributes", "hw_code", "description")
+REQUIRED = ("firm", "industry_code", "site", "lat", "lon")
+LISTING_COLUMNS = ("kind", "material", "quantity", "unit")
+PREVIEW_ROWS = 50
+FIRM_FIELDS = ("industry_code", "contact_name", "contact_phone", "contact_email")
+SITE_FIELDS = ("address", "lat", "lon")
+LISTING_FIELDS = ("kind", "material", "quantity", "unit", "period", "available_from", "available_to",
+                  "attributes", "price", "disposal_cost", "logistics", "visibility", "status", "hw_code",
+                  "description")
+
+
+class ImportRejected(InvalidInput):
+    """A real run found problems: nothing was written. Carries the dry-run summary with every problem."""
+
+    def __init__(self, summary: ImportSummary) -> None:
+        super().__init__([{"loc": ["file", "row", e.row, e.column] if e.row else ["file", e.column or ""],
+                           "msg": e.msg, "type": "import_error"} for e in summary.errors],
+                         f"{len(summary.errors)} problem(s) in the file; nothing was imported")
+        self.summary = summary
+
+
+# --- reading files -------------------------------------------------------------------------------------
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _decode(data: bytes) -> str:
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise InvalidInput.at(("body", "file"), "the CSV is neither UTF-8 nor GB18030 text")
+
+
+def read_table(data: bytes, filename: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Return (header, [(row number as a spreadsheet shows it, cells)]) from CSV or XLSX bytes."""
+    if not data.strip():
+        raise InvalidInput.at(("body", "file"), "the file is empty")
+    if filename.lower().endswith((".xlsx", ".xlsm")) or data[:2] == b"PK":
+        return _read_xlsx(data)
+    if b"\x00" in data[:4096]:
+        raise InvalidInput.at(("body", "file"), "the file is binary, not CSV; upload .csv or .xlsx")
+    text = _decode(data)
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    try:
+        rows = list(csv.reader(io.StringIO(text), dialect))
+    except csv.Error as exc:
+        raise InvalidInput.at(("body", "file"), f"malformed CSV: {exc}") from exc
+    header = [h.strip().lower() for h in rows[0]] if rows else []
+    return header, [(i + 2, [c.strip() for c in r]) for i, r in enumerate(rows[1:]) if any(c.strip() for c in r)]
+
+
+def _read_xlsx(data: bytes) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise InvalidInput.at(("body", "file"), f"not a readable XLSX workbook: {exc}") from exc
+    sheet = workbook.worksheets[0]
+    rows = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    workbook.close()
+    header = [h.lower() for h in rows[0]] if rows else []
+    while header and not header[-1]:
+        header.pop()
+    return header, [(i + 2, r) for i, r in enumerate(rows[1:]) if any(r)]
+
+
+# --- planning ------------------------------------------------------------------------------------------
+@dataclass
+class _Plan:
+    summary: ImportSummary
+    issues: list[ImportIssue] = field(default_factory=list)
+    firms: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
+    sites: dict[tuple[int, str, str], dict[str, Any]] = field(default_factory=dict)
+    listings: list[tuple[int, str, str, dict[str, Any]]] = field(default_factory=list)
+
+    def error(self, row: int | None, column: str | None, msg: str) -> None:
+        self.issues.append(ImportIssue(row=row, column=column, msg=msg))
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", "").replace(" ", ""))
+
+
+def _attributes(text: str) -> dict[str, float]:
+    if not text:
+        return {}
+    if text.lstrip().startswith("{"):
+        parsed = json.loads(text)
+        if not isinstance(parsed, dict):
+            raise ValueError("attributes JSON must be an object")
+        return {str(k): float(v) for k, v in parsed.items()}
+    out: dict[str, float] = {}
+    for part in text.replace("；", ";").split(";"):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ValueError(f"'{part.strip()}' is not key=value")
+        out[key.strip()] = _number(value)
+    return out
+
+
+def _pydantic_issues(plan: _Plan, row: int, exc: ValidationError, columns: dict[str, str]) -> None:
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else None
+        plan.error(row, columns.get(name or "", name), err["msg"])
+
+
+def _rows(header: list[str], rows: list[tuple[int, list[str]]]) -> Iterator[tuple[int, dict[str, str]]]:
+    for number, cells in rows:
+        yield number, {name: (cells[i] if i < len(cells) else "") for i, name in enumerate(header) if name}
+
+
+def plan_import(*, session: Session, actor: Actor | None, data: bytes, filename: str,
+                park_id: int | None = None, dry_run: bool, max_rows: int) -> _Plan:
+    plan = _Plan(summary=ImportSummary(dry_run=dry_run, ok=False, rows=0))
+    header, rows = read_table(data, filename)
+    plan.summary.rows = len(rows)
+    unknown = [h for h in header if h and h not in COLUMNS]
+    for name in unknown:
+        plan.error(1, name, f"unknown column '{name}'; columns are: {', '.join(COLUMNS)}")
+    needed = (*REQUIRED, *(() if park_id is not None else ("park",)))
+    for name in needed:
+        if name not in header:
+            plan.error(1, name, f"missing column '{name}'")
+    if len([h for h in header if h]) != len({h for h in header if h}):
+        plan.error(1, None, "a column name appears twice")
+    if len(rows) > max_rows:
+        plan.error(None, None, f"{len(rows)} rows is more than the limit of {max_rows} per import")
+    if not rows:
+        plan.error(None, None, "the file has a header but no data rows")
+    if plan.issues:
+        return plan
+
+    parks_by_code = {p.code: p for p in session.scalars(select(Park))}
+    parks_by_id = {p.id: p for p in parks_by_code.values()}
+    if park_id is not None and park_id not in parks_by_id:
+        plan.error(None, "park", f"park {park_id} does not exist")
+        return plan
+    seen_refs: dict[tuple[int, str, str], int] = {}
+    for number, raw in _rows(header, rows):
+        n_before = len(plan.issues)
+        park = parks_by_id.get(park_id) if park_id is not None and not raw.get("park") else \
+            parks_by_code.get(raw.get("park", ""))
+        if park is None:
+            plan.error(number, "park", f"unknown park code '{raw.get('park', '')}'")
+            continue
+        if actor is not None and not policy.can_create_firm_in(actor, park.id or 0):
+            plan.error(number, "park", f"you do not manage park '{park.code}'")
+            continue
+        firm_fields = {"name": raw.get("firm", ""), "industry_code": raw.get("industry_code", ""),
+                       "park_id": park.id, "contact_name": raw.get("contact_name") or None,
+                       "contact_phone": raw.get("contact_phone") or None,
+                       "contact_email": raw.get("contact_email") or None}
+        try:
+            firm_in = FirmCreate.model_validate(firm_fields)
+        except ValidationError as exc:
+            _pydantic_issues(plan, number, exc, {"name": "firm"})
+            continue
+        try:
+            lat, lon = _number(raw.get("lat", "")), _number(raw.get("lon", ""))
+        except ValueError:
+            plan.error(number, "lat" if not _is_number(raw.get("lat", "")) else "lon", "not a number")
+            continue
+        try:
+            site_in = SiteCreate.model_validate({"firm_id": 0, "name": raw.get("site", ""), "lat": lat, "lon": lon,
+                                                 "address": raw.get("site_address") or None})
+        except ValidationError as exc:
+            _pydantic_issues(plan, number, exc, {"name": "site", "address": "site_address"})
+            continue
+        firm_key = (park.id or 0, firm_in.name)
+        firm_row = firm_in.model_dump() | {"_row": number}
+        earlier = plan.firms.setdefault(firm_key, firm_row)
+        for f in FIRM_FIELDS:
+            if earlier[f] != firm_row[f] and firm_row[f] is not None:
+                plan.error(number, f, f"differs from row {earlier['_row']} for the same firm")
+        site_key = (park.id or 0, firm_in.name, site_in.name)
+        site_row = {"name": site_in.name, "address": site_in.address, "lat": site_in.lat, "lon": site_in.lon,
+                    "_row": number}
+        earlier_site = plan.sites.setdefault(site_key, site_row)
+        for f in SITE_FIELDS:
+            if earlier_site[f] != site_row[f] and site_row[f] is not None:
+                plan.error(number, "site_address" if f == "address" else f,
+                           f"differs from row {earlier_site['_row']} for the same site")
+        if any(raw.get(c) for c in (*LISTING_COLUMNS, "ref")):
+            listing = _plan_listing(plan, number, raw)
+            if listing is not None:
+                ref = listing.get("ref")
+                if ref:
+                    key = (park.id or 0, firm_in.name, ref)
+                    if key in seen_refs:
+                        plan.error(number, "ref", f"ref '{ref}' repeats row {seen_refs[key]} for the same firm")
+                    seen_refs[key] = number
+                if len(plan.issues) == n_before:
+                    plan.listings.append((park.id or 0, firm_in.name, site_in.name, listing | {"_row": number}))
+    return plan
+
+
+def _is_number(text: str) -> bool:
+    try:
+        _number(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _plan_listing(plan: _Plan, number: int, raw: dict[str, str]) -> dict[str, Any] | None:
+    for name in LISTING_COLUMNS:
+        if not raw.get(name):
+            plan.error(number, name, f"'{name}' is needed for a listing row")
+    if any(not raw.get(n) for n in LISTING_COLUMNS):
+        return None
+    values: dict[str, Any] = {"site_id": 0}
+    for name in ("ref", "kind", "material", "unit", "period", "available_from", "available_to", "logistics",
+                 "visibility", "status", "hw_code", "description"):
+        if raw.get(name):
+            values[name] = raw[name]
+    for name in ("quantity", "price", "disposal_cost"):
+        if raw.get(name):
+            try:
+                values[name] = _number(raw[name])
+            except ValueError:
+                plan.error(number, name, f"'{raw[name]}' is not a number")
+    try:
+        values["attributes"] = _attributes(raw.get("attributes", ""))
+    except (ValueError, json.JSONDecodeError) as exc:
+        plan.error(number, "attributes", f"cannot read attributes: {exc}")
+    if any(i.row == number for i in plan.issues):
+        return None
+    values.setdefault("status", "active")
+    try:
+        listing_in = ListingCreate.model_validate(values)
+    except ValidationError as exc:
+        _pydantic_issues(plan, number, exc, {})
+        return None
+    fields = listing_in.model_dump()
+    try:
+        check_material_and_unit(fields["material"], fields["unit"])
+        _check_semantics(fields)
+    except InvalidInput as exc:
+        for err in exc.errors:
+            plan.error(number, str(err["loc"][-1]), err["msg"])
+        return None
+    fields.pop("site_id")
+    return fields
+
+
+# --- applying ------------------------------------------------------------------------------------------
+def _differs(obj: Any, values: dict[str, Any], names: tuple[str, ...]) -> bool:
+    return any(getattr(obj, n) != values[n] for n in names)
+
+
+def run_import(*, session: Session, actor: Actor | None, data: bytes, filename: str, park_id: int | None = None,
+               dry_run: bool = True, max_rows: int = 20_000) -> ImportSummary:
+    """Plan the import; on a real run with no problems, write it. See the module docstring."""
+    if actor is not None:
+        policy.require(actor.is_admin or actor.role == "park_manager", "only park managers and admins import")
+    plan = plan_import(session=session, actor=actor, data=data, filename=filename, park_id=park_id,
+                       dry_run=dry_run, max_rows=max_rows)
+    summary = plan.summary
+    summary.errors = sorted(plan.issues, key=lambda i: (i.row or 0, i.column or ""))
+    summary.ok = not plan.issues
+    if not summary.ok:
+        if dry_run:
+            return summary
+        raise ImportRejected(summary)
+
+    firms: dict[tuple[int, str], Firm] = {}
+    for (park, name), values in plan.firms.items():
+        firm = session.scalar(select(Firm).where(Firm.park_id == park, Firm.name == name))
+        if firm is None:
+            summary.firms_created += 1
+            firm = Firm.model_validate({k: v for k, v in values.items() if not k.startswith("_")})
+        elif _differs(firm, values, FIRM_FIELDS):
+            summary.firms_updated += 1
+            if not dry_run:
+                firm.sqlmodel_update({f: values[f] for f in FIRM_FIELDS})
+        firms[(park, name)] = firm
+    if not dry_run:
+        session.add_all(firms.values())
+        session.flush()
+
+    sites: dict[tuple[int, str, str], Site] = {}
+    for (park, firm_name, site_name), values in plan.sites.items():
+        firm = firms[(park, firm_name)]
+        site = session.scalar(select(Site).where(Site.firm_id == firm.id, Site.name == site_name)) \
+            if firm.id is not None else None
+        if site is None:
+            summary.sites_created += 1
+            site = Site(firm_id=firm.id or 0, name=site_name, address=values["address"], lat=values["lat"],
+                        lon=values["lon"], coarse_lat=coarse(values["lat"]), coarse_lon=coarse(values["lon"]))
+        elif _differs(site, values, SITE_FIELDS):
+            summary.sites_updated += 1
+            if not dry_run:
+                site.sqlmodel_update({f: values[f] for f in SITE_FIELDS}
+                                     | {"coarse_lat": coarse(values["lat"]), "coarse_lon": coarse(values["lon"])})
+        sites[(park, firm_name, site_name)] = site
+    if not dry_run:
+        session.add_all(sites.values())
+        session.flush()
+
+    for park, firm_name, site_name, values in plan.listings:
+        firm, site = firms[(park, firm_name)], sites[(park, firm_name, site_name)]
+        ref = values.get("ref")
+        existing = session.scalar(select(Listing).where(Listing.firm_id == firm.id, Listing.ref == ref)) \
+            if ref and firm.id is not None else None
+        row = values.pop("_row")
+        if existing is None:
+            action = "create"
+            summary.listings_created += 1
+            if not dry_run:
+                listing = Listing.model_validate(values | {"firm_id": firm.id, "site_id": site.id})
+                listing.data_quality = data_quality(listing)
+                session.add(listing)
+        elif _differs(existing, values, LISTING_FIELDS) or existing.site_id != site.id:
+            action = "update"
+            summary.listings_updated += 1
+            if not dry_run:
+                existing.sqlmodel_update({f: values[f] for f in LISTING_FIELDS} | {"site_id": site.id})
+                existing.data_quality = data_quality(existing)
+                session.add(existing)
+        else:
+            action = "unchanged"
+            summary.unchanged += 1
+        if len(summary.preview) < PREVIEW_ROWS:
+            summary.preview.append({"row": row, "action": action, "firm": firm_name, "site": site_name,
+                                    "ref": ref, "kind": values["kind"], "material": values["material"],
+                                    "quantity": values["quantity"], "unit": values["unit"]})
+    if not dry_run:
+        session.flush()
+    return summary

@@ -1,0 +1,223 @@
+"""Listings: haves and wants. Holds the confidentiality rules' application to every read path.
+
+Anonymous listings are shaped here for viewers who may not see them whole: no firm, site, reference or
+description; the place is the centre of the 0.1-degree cell (about 10 km) and the quantity a band. Every
+filter that could single out such a listing (firm, park, text on firm names, distance) works on what the
+viewer is allowed to see, so a filter cannot be used to learn more than the listing shows.
+"""
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, case, literal, not_, or_, select
+from sqlmodel import Session
+
+from backend import policy
+from backend.errors import Conflict, InvalidInput, NotFound
+from backend.geo import COARSE_PRECISION_KM, bounding_box, distance_km_sql
+from backend.kb import check_material_and_unit, get_kb
+from backend.models import Firm, Listing, Park, Site
+from backend.policy import Actor
+from backend.schemas import ListingCreate, ListingPublic, ListingUpdate, QuantityBand
+from backend.services.common import changes_of
+from backend.services.query import apply_sort, count_of
+
+# Half-decade bands: [1, 3), [3, 10), [10, 30), ... in the listing's own unit.
+BAND_EDGES: tuple[float, ...] = tuple(m * 10.0**k for k in range(0, 10) for m in (1, 3))
+
+
+def quantity_band(quantity: float) -> QuantityBand:
+    lower = 0.0
+    for edge in BAND_EDGES:
+        if quantity < edge:
+            return QuantityBand(min=lower, max=edge)
+        lower = edge
+    return QuantityBand(min=lower, max=None)
+
+
+def _band_floor_sql(quantity: Any) -> Any:
+    whens = [(quantity < edge, literal(lower)) for lower, edge in zip((0.0, *BAND_EDGES), BAND_EDGES, strict=False)]
+    return case(*whens, else_=literal(BAND_EDGES[-1]))
+
+
+def data_quality(listing: Listing) -> str:
+    """Grade A–D by completeness: quality data, economics, timing, logistics and a description."""
+    score = 0
+    n_attrs = len(listing.attributes or {})
+    score += 2 if n_attrs >= 2 else (1 if n_attrs == 1 else 0)
+    score += 1 if (listing.price is not None or listing.disposal_cost is not None) else 0
+    score += 1 if listing.available_from is not None or listing.period == "year" else 0
+    score += 1 if listing.logistics else 0
+    score += 1 if listing.description else 0
+    return "A" if score >= 5 else "B" if score >= 3 else "C" if score >= 1 else "D"
+
+
+def to_public(listing: Listing, firm: Firm, site: Site, park: Park, *, anonymised: bool,
+              distance_km: float | None = None) -> ListingPublic:
+    common: dict[str, Any] = {
+        "id": listing.id, "anonymised": anonymised, "province": park.province, "kind": listing.kind,
+        "material": listing.material, "unit": listing.unit, "period": listing.period,
+        "available_from": listing.available_from, "available_to": listing.available_to,
+        "attributes": listing.attributes or {}, "price": listing.price, "disposal_cost": listing.disposal_cost,
+        "logistics": listing.logistics, "visibility": listing.visibility, "status": listing.status,
+        "hw_code": listing.hw_code, "data_quality": listing.data_quality,
+        "created_at": listing.created_at, "updated_at": listing.updated_at,
+        "distance_km": None if distance_km is None else round(distance_km, 3),
+    }
+    if anonymised:
+        return ListingPublic(**common, firm_id=None, firm_name=None, site_id=None, park_id=None, ref=None,
+                             quantity=None, quantity_band=quantity_band(listing.quantity),
+                             lat=site.coarse_lat, lon=site.coarse_lon,
+                             location_precision_km=COARSE_PRECISION_KM, description=None)
+    return ListingPublic(**common, firm_id=firm.id, firm_name=firm.name, site_id=site.id, park_id=firm.park_id,
+                         ref=listing.ref, quantity=listing.quantity, quantity_band=None, lat=site.lat,
+                         lon=site.lon, location_precision_km=0.0, description=listing.description)
+
+
+def list_listings(*, session: Session, actor: Actor, material: list[str] | None = None, kind: str | None = None,
+                  park_id: int | None = None, province: str | None = None, firm_id: int | None = None,
+                  status: str | None = None, visibility: str | None = None, q: str | None = None,
+                  near_lat: float | None = None, near_lon: float | None = None, radius_km: float | None = None,
+                  sort: str | None = None, skip: int = 0, limit: int = 100) -> tuple[list[ListingPublic], int]:
+    anon = policy.anonymised_clause(actor)
+    shown = not_(anon)
+    lat = case((anon, Site.coarse_lat), else_=Site.lat)
+    lon = case((anon, Site.coarse_lon), else_=Site.lon)
+    distance = literal(None)
+    stmt = (select(Listing, Firm, Site, Park, case((anon, 1), else_=0).label("anon"))
+            .join(Firm, Firm.id == Listing.firm_id).join(Site, Site.id == Listing.site_id)
+            .join(Park, Park.id == Firm.park_id).where(policy.listing_visible_clause(actor)))
+    if material:
+        stmt = stmt.where(Listing.material.in_(material))
+    if kind:
+        stmt = stmt.where(Listing.kind == kind)
+    if status:
+        stmt = stmt.where(Listing.status == status)
+    if visibility:
+        stmt = stmt.where(Listing.visibility == visibility)
+    if province:
+        stmt = stmt.where(Park.province == province)
+    if park_id is not None:
+        stmt = stmt.where(Firm.park_id == park_id, shown)
+    if firm_id is not None:
+        stmt = stmt.where(Listing.firm_id == firm_id, shown)
+    if q:
+        like = f"%{q}%"
+        stmt = stmt.where(or_(Listing.material.ilike(like),
+                              and_(shown, or_(Firm.name.ilike(like), Listing.description.ilike(like)))))
+    near = (near_lat, near_lon, radius_km)
+    if any(v is not None for v in near):
+        missing = [n for n, v in zip(("near_lat", "near_lon", "radius_km"), near, strict=True) if v is None]
+        if missing:
+            raise InvalidInput([{"loc": ["query", m], "msg": "near_lat, near_lon and radius_km go together",
+                                 "type": "missing"} for m in missing])
+        assert near_lat is not None and near_lon is not None and radius_km is not None
+        lat0, lat1, lon0, lon1 = bounding_box(near_lat, near_lon, radius_km)
+        distance = distance_km_sql(lat, lon, near_lat, near_lon)
+        stmt = stmt.where(lat.between(lat0, lat1), lon.between(lon0, lon1), distance <= radius_km)
+        stmt = stmt.add_columns(distance.label("distance"))
+    sortable: dict[str, Any] = {
+        "id": Listing.id, "created_at": Listing.created_at, "updated_at": Listing.updated_at,
+        "material": Listing.material, "kind": Listing.kind, "status": Listing.status,
+        "data_quality": Listing.data_quality,
+        "quantity": case((anon, _band_floor_sql(Listing.quantity)), else_=Listing.quantity),
+    }
+    if radius_km is not None:
+        sortable["distance"] = distance
+    stmt = apply_sort(stmt, sort, sortable, Listing.id)
+    total = count_of(session, stmt)
+    result = []
+    for row in session.execute(stmt.offset(skip).limit(limit)).all():
+        listing, firm, site, park, is_anon = row[:5]
+        dist = row[5] if len(row) > 5 else None
+        result.append(to_public(listing, firm, site, park, anonymised=bool(is_anon), distance_km=dist))
+    return result, total
+
+
+def _visible(session: Session, actor: Actor, listing_id: int) -> tuple[Listing, Firm, Site, Park]:
+    row = session.execute(
+        select(Listing, Firm, Site, Park).join(Firm, Firm.id == Listing.firm_id)
+        .join(Site, Site.id == Listing.site_id).join(Park, Park.id == Firm.park_id)
+        .where(Listing.id == listing_id, policy.listing_visible_clause(actor))).first()
+    if row is None:
+        raise NotFound(f"listing {listing_id} not found")
+    return row[0], row[1], row[2], row[3]
+
+
+def get_listing(*, session: Session, actor: Actor, listing_id: int) -> ListingPublic:
+    listing, firm, site, park = _visible(session, actor, listing_id)
+    whole = policy.sees_listing_whole(actor, listing, firm)
+    return to_public(listing, firm, site, park, anonymised=listing.visibility == "anonymous" and not whole)
+
+
+def _check_semantics(fields: dict[str, Any]) -> None:
+    """Cross-field rules checked against the knowledge base; raise InvalidInput naming the field."""
+    check_material_and_unit(fields["material"], fields["unit"])
+    material = get_kb().materials[fields["material"]]
+    hw = fields.get("hw_code")
+    if material.hazardous:
+        if hw is None:
+            fields["hw_code"] = material.hw_code
+    elif hw is not None:
+        raise InvalidInput.at(("body", "hw_code"), f"material '{material.id}' is not hazardous; drop hw_code")
+    if fields.get("kind") == "want" and fields.get("disposal_cost") is not None:
+        raise InvalidInput.at(("body", "disposal_cost"), "disposal_cost applies to haves only")
+    start, end = fields.get("available_from"), fields.get("available_to")
+    if isinstance(start, date) and isinstance(end, date) and end < start:
+        raise InvalidInput.at(("body", "available_to"), "available_to must not be before available_from")
+
+
+def _ref_free(session: Session, firm_id: int, ref: str | None, exclude_id: int | None = None) -> None:
+    if ref is None:
+        return
+    other = session.scalar(select(Listing).where(Listing.firm_id == firm_id, Listing.ref == ref))
+    if other is not None and other.id != exclude_id:
+        raise Conflict(f"firm {firm_id} already has a listing with ref '{ref}'")
+
+
+def create_listing(*, session: Session, actor: Actor, listing_in: ListingCreate) -> Listing:
+    site = session.get(Site, listing_in.site_id)
+    firm = session.get(Firm, site.firm_id) if site else None
+    if site is None or firm is None or not policy.can_read_firm_records(actor, firm):
+        raise InvalidInput.at(("body", "site_id"), f"site {listing_in.site_id} does not exist")
+    policy.require(policy.can_edit_firm_records(actor, firm), "you may not add listings for this firm")
+    fields = listing_in.model_dump()
+    _check_semantics(fields)
+    _ref_free(session, firm.id or 0, fields.get("ref"))
+    listing = Listing.model_validate(fields, update={"firm_id": firm.id})
+    listing.data_quality = data_quality(listing)
+    session.add(listing)
+    session.flush()
+    return listing
+
+
+def update_listing(*, session: Session, actor: Actor, listing_id: int, listing_in: ListingUpdate) -> Listing:
+    listing, firm, _site, _park = _visible(session, actor, listing_id)
+    policy.require(policy.can_edit_listing(actor, listing, firm), "you may not edit this listing")
+    changes = changes_of(listing_in)
+    for required in ("site_id", "kind", "material", "quantity", "unit", "period", "visibility", "status",
+                     "attributes"):
+        if required in changes and changes[required] is None:
+            raise InvalidInput.at(("body", required), f"{required} may not be null")
+    if "site_id" in changes:
+        site = session.get(Site, changes["site_id"])
+        if site is None or site.firm_id != listing.firm_id:
+            raise InvalidInput.at(("body", "site_id"), f"site {changes['site_id']} is not a site of this firm")
+    merged = listing.model_dump() | changes
+    if "material" in changes and "hw_code" not in changes:
+        merged["hw_code"] = None  # re-derived from the new material
+    _check_semantics(merged)
+    _ref_free(session, listing.firm_id, merged.get("ref"), listing.id)
+    listing.sqlmodel_update({k: merged[k] for k in (*changes, "hw_code")})
+    listing.data_quality = data_quality(listing)
+    session.add(listing)
+    session.flush()
+    return listing
+
+
+def delete_listing(*, session: Session, actor: Actor, listing_id: int) -> None:
+    listing, firm, _site, _park = _visible(session, actor, listing_id)
+    policy.require(policy.can_edit_listing(actor, listing, firm), "you may not delete this listing")
+    session.delete(listing)
+    session.flush()
+

@@ -1,0 +1,83 @@
+"""The demo region: parks, accounts, permits and the streams file from ``seed_data/demo``.
+
+Everything upserts by natural key and writes only what differs, so seeding twice changes nothing.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+from sqlmodel import Session
+
+from backend.config import PROJECT_ROOT
+from backend.models import Firm, Park, Permit, User
+from backend.schemas import ImportSummary, ParkCreate, PermitCreate, UserCreate
+from backend.services import imports, users
+
+DEMO_DIR = PROJECT_ROOT / "seed_data" / "demo"
+
+
+@dataclass
+class SeedReport:
+    parks_created: int
+    parks_updated: int
+    users_created: int
+    permits_created: int
+    streams: ImportSummary
+    accounts: list[dict[str, Any]]
+
+
+def _yaml(path: Path) -> Any:
+    with path.open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh) or []
+
+
+def seed_demo(*, session: Session, directory: Path = DEMO_DIR) -> SeedReport:
+    created = updated = 0
+    for raw in _yaml(directory / "parks.yaml"):
+        park_in = ParkCreate.model_validate(raw)
+        park = session.scalar(select(Park).where(Park.code == park_in.code))
+        if park is None:
+            session.add(Park.model_validate(park_in))
+            created += 1
+        elif any(getattr(park, k) != v for k, v in park_in.model_dump().items()):
+            park.sqlmodel_update(park_in.model_dump())
+            updated += 1
+    session.flush()
+
+    streams = imports.run_import(session=session, actor=None, data=(directory / "streams.csv").read_bytes(),
+                                 filename="streams.csv", dry_run=False, max_rows=100_000)
+    parks = {p.code: p.id for p in session.scalars(select(Park))}
+
+    def firm_id(ref: dict[str, str]) -> int:
+        firm = session.scalar(select(Firm).where(Firm.park_id == parks[ref["park"]], Firm.name == ref["name"]))
+        if firm is None:
+            raise ValueError(f"demo data names firm {ref['name']!r} in park {ref['park']!r}, not in streams.csv")
+        return firm.id or 0
+
+    permits_created = 0
+    permits_file = directory / "permits.yaml"
+    for raw in _yaml(permits_file) if permits_file.exists() else []:
+        fid = firm_id(raw.pop("firm"))
+        if session.scalar(select(Permit).where(Permit.firm_id == fid, Permit.number == raw["number"])) is None:
+            permit_in = PermitCreate.model_validate(raw | {"firm_id": fid})
+            session.add(Permit.model_validate(permit_in))
+            permits_created += 1
+
+    users_created = 0
+    accounts = []
+    for raw in _yaml(directory / "users.yaml"):
+        fields = {k: v for k, v in raw.items() if k not in ("parks", "firm")}
+        fields["park_ids"] = [parks[c] for c in raw.get("parks", [])]
+        fields["firm_id"] = firm_id(raw["firm"]) if raw.get("firm") else None
+        user_in = UserCreate.model_validate(fields)
+        if session.scalar(select(User).where(User.email == user_in.email.lower())) is None:
+            users.create_user(session=session, actor=None, user_in=user_in)
+            users_created += 1
+        accounts.append({"email": user_in.email, "password": user_in.password, "role": user_in.role})
+    session.flush()
+    return SeedReport(parks_created=created, parks_updated=updated, users_created=users_created,
+                      permits_created=permits_created, streams=streams, accounts=accounts)
+
