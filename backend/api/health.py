@@ -1,7 +1,7 @@
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import text
 
 from backend.db import get_engine
@@ -27,3 +27,9 @@ def healthz() -> JSONResponse:
     ok = database["ok"] and database.get("revision") is not None
     return JSONResponse({"status": "ok" if ok else "degraded", "database": database},
                         status_code=200 if ok else 503)
+
+
+@router.get("/", include_in_schema=False)
+def root() -> RedirectResponse:
+    """Until the web UI lands, the front door leads to the API documentation."""
+    return RedirectResponse("/docs")

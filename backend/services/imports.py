@@ -230,17 +230,16 @@ def plan_import(*, session: Session, actor: Actor | None, data: bytes, filename:
             if earlier_site[f] != site_row[f] and site_row[f] is not None:
                 plan.error(number, "site_address" if f == "address" else f,
                            f"differs from row {earlier_site['_row']} for the same site")
+        ref = raw.get("ref")
+        if ref:
+            key = (park.id or 0, firm_in.name, ref)
+            if key in seen_refs:
+                plan.error(number, "ref", f"ref '{ref}' repeats row {seen_refs[key]} for the same firm")
+            seen_refs.setdefault(key, number)
         if any(raw.get(c) for c in (*LISTING_COLUMNS, "ref")):
             listing = _plan_listing(plan, number, raw)
-            if listing is not None:
-                ref = listing.get("ref")
-                if ref:
-                    key = (park.id or 0, firm_in.name, ref)
-                    if key in seen_refs:
-                        plan.error(number, "ref", f"ref '{ref}' repeats row {seen_refs[key]} for the same firm")
-                    seen_refs[key] = number
-                if len(plan.issues) == n_before:
-                    plan.listings.append((park.id or 0, firm_in.name, site_in.name, listing | {"_row": number}))
+            if listing is not None and len(plan.issues) == n_before:
+                plan.listings.append((park.id or 0, firm_in.name, site_in.name, listing | {"_row": number}))
     return plan
 
 

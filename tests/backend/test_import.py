@@ -49,11 +49,12 @@ def test_real_run_writes_and_reimport_changes_nothing(client_as: Any, world: Wor
     assert _counts(client) == (before[0] + 2, before[1] + 3, before[2] + 4)
     audit_before = client_as("admin").get("/api/v1/audit", params={"limit": 1}).json()["count"]
     again = _post(client, _csv(*GOOD_ROWS), dry_run=False).json()
-    # The row without a ref is created again (no key to match); everything with a key is unchanged.
-    assert (again["firms_created"], again["sites_created"], again["listings_created"]) == (0, 0, 1)
-    assert again["unchanged"] == 3 and again["listings_updated"] == 0
+    assert (again["firms_created"], again["sites_created"], again["listings_created"]) == (0, 0, 0)
+    assert again["unchanged"] == 4 and again["listings_updated"] == 0 and again["firms_updated"] == 0
     audit_after = client_as("admin").get("/api/v1/audit", params={"limit": 1}).json()["count"]
-    assert audit_after == audit_before + 1
+    assert audit_after == audit_before  # nothing was written the second time
+    changed = _post(client, _csv(*GOOD_ROWS).replace(b"2500000", b"2600000"), dry_run=False).json()
+    assert changed["listings_updated"] == 1 and changed["unchanged"] == 3
     slag = client.get("/api/v1/listings", params={"q": "新钢铁", "material": "bf_slag"}).json()["data"]
     assert slag[0]["attributes"] == {"activity_28d": 96.0, "so3": 1.8} and slag[0]["status"] == "active"
 
