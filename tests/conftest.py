@@ -84,9 +84,6 @@ def engine(database_url: str) -> Iterator[object]:
     eng = engine_for(database_url)
     yield eng
     tables = [t.name for t in reversed(metadata.sorted_tables)]
-    with eng.begin() as conn:
-        if eng.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(text(f'DELETE FROM "{table}"'))
+    with eng.begin() as conn:  # DELETE beats TRUNCATE on tables this small, on both databases
+        for table in tables:
+            conn.execute(text(f'DELETE FROM "{table}"'))
