@@ -1,5 +1,6 @@
 """Platform commands: serve, db, seed, user, import."""
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -31,7 +32,8 @@ def report_domain_error(exc: DomainError) -> None:
 def alembic_config():
     from alembic.config import Config
 
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    # Alembic binds its default stdout when imported; pass the current one so output can be captured.
+    config = Config(str(PROJECT_ROOT / "alembic.ini"), stdout=sys.stdout)
     config.set_main_option("sqlalchemy.url", get_settings().database_url.replace("%", "%%"))
     return config
 
