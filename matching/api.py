@@ -1,0 +1,205 @@
+"""Entry points: :func:`match` (linear or MILP mode) and the assembly of a :class:`MatchResult`."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from matching.candidates import CandidateSet, build_candidates
+from matching.economics import ON_SITE, Economics, resolve_economics
+from matching.errors import MatchingError
+from matching.result import Link, MatchResult, Objective, Remaining, Stats
+from matching.scenario import Scenario, load_scenario
+from matching.solve import solve_linear
+
+__all__ = ["OBJECTIVES", "assemble_result", "match", "objective_weights"]
+
+OBJECTIVES = ("benefit", "co2", "diverted")
+_NOT_DIVERTED_FORMS = frozenset({"heat", "gas", "electricity"})
+
+
+def _diverted_mask(scenario: Scenario, econ: Economics, supply_idx: npt.NDArray[np.int64]
+                   ) -> npt.NDArray[np.bool_]:
+    """Per arc: does moving the supply keep tonnes out of landfill (a solid/liquid measured in t)?"""
+    per_material: dict[str, bool] = {}
+    for s in scenario.supplies:
+        if s.material not in per_material:
+            info = econ.material(s.material)
+            unit = info.unit or s.unit or "t"
+            per_material[s.material] = unit == "t" and (info.form not in _NOT_DIVERTED_FORMS)
+    flags = np.array([per_material[s.material] for s in scenario.supplies], dtype=bool)
+    return flags[supply_idx] if len(supply_idx) else np.zeros(0, dtype=bool)
+
+
+def objective_weights(scenario: Scenario, econ: Economics, cands: CandidateSet,
+                      objective: str | Mapping[str, float] = "benefit") -> npt.NDArray[np.float64]:
+    """Objective coefficient per candidate: ``benefit`` (yuan), ``co2`` (t), ``diverted`` (t), or a weighted
+    sum given as a mapping such as ``{"benefit": 1.0, "co2": 200.0}``."""
+    weights = {objective: 1.0} if isinstance(objective, str) else dict(objective)
+    bad = [k for k in weights if k not in OBJECTIVES]
+    if bad:
+        raise MatchingError(f"unknown objective(s) {bad}; expected {', '.join(OBJECTIVES)} or a weighted sum")
+    out = np.zeros(len(cands))
+    if weights.get("benefit"):
+        out += weights["benefit"] * cands.unit_benefit
+    if weights.get("co2"):
+        out += weights["co2"] * cands.unit_co2
+    if weights.get("diverted"):
+        out += weights["diverted"] * _diverted_mask(scenario, econ, cands.supply)
+    return out
+
+
+def _fmt(x: float) -> str:
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    if abs(x) >= 1:
+        return f"{x:.2f}"
+    return f"{x:.3g}"
+
+
+def assemble_result(scenario: Scenario, econ: Economics, cands: CandidateSet, flow: npt.NDArray[np.float64],
+                    *, status: str, solver: str, components: int, seconds: dict[str, float],
+                    gap: float | None = None, objective_kind: str = "benefit", fixed_costs: float = 0.0,
+                    extra_links: tuple[Link, ...] = (), extra: dict[str, Any] | None = None) -> MatchResult:
+    """Turn flows on candidate arcs into links with figures and explanations, and the unmatched rest."""
+    sup, dem = scenario.supplies, scenario.demands
+    tol = 1e-9 * np.maximum(cands.supply_qty[cands.supply], 1.0) if len(cands) else np.zeros(0)
+    used = np.flatnonzero(flow > tol)
+    x = flow[used]
+    s_used = np.bincount(cands.supply[used], weights=x, minlength=len(sup))
+    d_used = np.bincount(cands.demand[used], weights=x * cands.ratio[used], minlength=len(dem))
+    g_used = (np.bincount(cands.share_group[used][cands.share_group[used] >= 0],
+                          weights=(x * cands.ratio[used])[cands.share_group[used] >= 0],
+                          minlength=len(cands.group_cap)) if len(cands.group_cap) else np.zeros(0))
+    s_rem = cands.supply_qty - s_used
+    d_rem = cands.demand_qty - d_used
+    mode_names = [m.id for m in econ.modes]
+    diverted = _diverted_mask(scenario, econ, cands.supply[used])
+    links: list[Link] = []
+    for k, a in enumerate(used.tolist()):
+        s = sup[int(cands.supply[a])]
+        d = dem[int(cands.demand[a])]
+        q = float(x[k])
+        b = float(cands.unit_benefit[a])
+        rule = cands.rules[int(cands.rule[a])]
+        mode = ON_SITE if cands.mode[a] == -2 else mode_names[int(cands.mode[a])]
+        dist = float(cands.distance_km[a])
+        unit = econ.material(s.material).unit or s.unit or "t"
+        limits = []
+        if s_rem[cands.supply[a]] <= 1e-9 * max(s.quantity, 1.0):
+            limits.append("supply fully used")
+        if d_rem[cands.demand[a]] <= 1e-9 * max(d.quantity, 1.0):
+            limits.append("demand filled")
+        g = int(cands.share_group[a])
+        if g >= 0 and cands.group_cap[g] - g_used[g] <= 1e-9 * max(cands.group_cap[g], 1.0):
+            limits.append(f"max share {rule.max_share:.0%} of the demand reached")
+        binding = "; ".join(limits) or "none (a better use of the rest exists)"
+        what = (f"{s.material} replaces {d.material}" + (f" at ratio {rule.ratio:g}" if rule.ratio != 1 else "")
+                if s.material != d.material else f"{s.material} meets the demand for it")
+        where = "on the same site" if mode == ON_SITE else f"{dist:.1f} km by {mode}"
+        price = econ.price(d.material)
+        value = float(cands.ratio[a]) * price
+        disp = econ.disposal_cost(s.material) if s.disposal_cost is None else s.disposal_cost
+        transport = value + disp - rule.pretreatment_cost - b
+        explanation = (f"{what}, {where}: {_fmt(b)} yuan per {unit} net ({_fmt(value)} value"
+                       + (f" + {_fmt(disp)} disposal avoided" if disp else "")
+                       + (f" − {_fmt(rule.pretreatment_cost)} pretreatment" if rule.pretreatment_cost else "")
+                       + (f" − {_fmt(transport)} transport" if mode != ON_SITE else "")
+                       + f"); binding: {binding}"
+                       + ("; quality unverified (attribute not reported)" if cands.quality_unknown[a] else "")
+                       + ".")
+        links.append(Link(s.id, d.id, s.site, d.site, s.material, d.material, q, unit, dist, mode, b, b * q,
+                          float(cands.unit_co2[a]) * q, explanation, float(cands.ratio[a]), binding,
+                          bool(cands.quality_unknown[a])))
+    links.extend(extra_links)
+    net = math.fsum(link.net_benefit for link in links) - fixed_costs
+    quantity = math.fsum(link.quantity for link in links)
+    co2 = math.fsum(link.co2_avoided_t for link in links)
+    div = math.fsum(float(v) for v in x[diverted]) + math.fsum(
+        link.quantity for link in extra_links if link.unit == "t")
+    rem_tol_s = 1e-9 * np.maximum(cands.supply_qty, 1.0)
+    rem_tol_d = 1e-9 * np.maximum(cands.demand_qty, 1.0)
+    unmatched_s = tuple(Remaining(sup[i].id, float(s_rem[i])) for i in np.flatnonzero(s_rem > rem_tol_s))
+    unmatched_d = tuple(Remaining(dem[j].id, float(d_rem[j])) for j in np.flatnonzero(d_rem > rem_tol_d))
+    stats = Stats(len(cands), components, solver, {k: round(v, 4) for k, v in seconds.items()})
+    return MatchResult(status, Objective(net, quantity, co2, div, gap, fixed_costs), tuple(links), unmatched_s,
+                       unmatched_d, stats, objective_kind, extra or {})
+
+
+def match(scenario: Scenario | str | Mapping[str, Any], *, mode: str = "linear",
+          objective: str | Mapping[str, float] = "benefit", time_limit: float | None = None,
+          solver: str | None = None, workers: int | None = None, decompose: bool = True,
+          knowledge_base: Any = None) -> MatchResult:
+    """Propose the exchange links that maximise the objective.
+
+    Parameters
+    ----------
+    scenario : Scenario, path or mapping
+        A validated scenario, or something :func:`load_scenario` reads.
+    mode : {"linear", "milp"}
+        ``linear`` (default): the exact LP optimum. ``milp``: fixed costs, minimum lots, partner limits,
+        pipelines and hubs (see :mod:`matching.milp`).
+    objective : str or mapping
+        ``benefit`` (default), ``co2``, ``diverted`` or weights such as ``{"benefit": 1, "co2": 100}``.
+    time_limit : float, optional
+        Seconds (MILP mode).
+    solver : str, optional
+        MILP solver: ``highs`` (default), ``scip`` or ``cpsat``.
+    workers : int, optional
+        Processes for the linear mode (default: 2 for large problems).
+    decompose : bool
+        Solve components separately (default True).
+
+    Returns
+    -------
+    MatchResult
+
+    Raises
+    ------
+    ScenarioError
+        For bad input (before any solving).
+    SolverError
+        When a solver fails.
+
+    Examples
+    --------
+    >>> doc = {"sites": [{"id": "a", "lat": 39.6, "lon": 118.2}, {"id": "b", "lat": 39.7, "lon": 118.3}],
+    ...        "supplies": [{"id": "s1", "site": "a", "material": "slag", "quantity": 100}],
+    ...        "demands": [{"id": "d1", "site": "b", "material": "slag", "quantity": 60}],
+    ...        "parameters": {"use_knowledge_base": False, "prices": {"slag": 50},
+    ...                       "transport": {"road": {"cost_per_tkm": 0.4, "handling_per_t": 10}}}}
+    >>> result = match(doc)
+    >>> result.status, round(result.links[0].quantity)
+    ('optimal', 60)
+    """
+    t0 = time.perf_counter()
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario, knowledge_base=knowledge_base)
+    t_load = time.perf_counter()
+    if mode == "milp":
+        from matching.milp import solve_milp
+
+        return solve_milp(scenario, objective=objective, time_limit=time_limit, solver=solver,
+                          load_seconds=t_load - t0)
+    if mode != "linear":
+        raise MatchingError(f"unknown mode '{mode}' (expected linear or milp)")
+    econ = resolve_economics(scenario)
+    cands = build_candidates(scenario, econ)
+    t_cand = time.perf_counter()
+    weights = objective_weights(scenario, econ, cands, objective)
+    sol = solve_linear(cands, weights, decompose=decompose, workers=workers)
+    t_solve = time.perf_counter()
+    kind = objective if isinstance(objective, str) else "weighted"
+    result = assemble_result(scenario, econ, cands, sol.flow, status="optimal", solver=sol.solver,
+                             components=sol.components, objective_kind=kind,
+                             seconds={"load": t_load - t0, "candidates": t_cand - t_load,
+                                      "solve": t_solve - t_cand, "total": 0.0})
+    result.stats.seconds["total"] = round(time.perf_counter() - t0, 4)
+    result.stats.extra["network_components"] = sol.network_components
+    result.stats.extra["lp_components"] = sol.lp_components
+    return result

@@ -1,0 +1,126 @@
+"""The matcher's answer as frozen dataclasses, and its JSON form (see docs/matcher.md)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Link", "MatchResult", "Objective", "Remaining", "Stats"]
+
+
+@dataclass(frozen=True)
+class Link:
+    """One proposed exchange: ``quantity`` units of the supply per year moved to the demand."""
+
+    supply: str
+    demand: str
+    from_site: str
+    to_site: str
+    material: str
+    replaces: str
+    quantity: float
+    unit: str
+    distance_km: float
+    mode: str
+    unit_benefit: float
+    net_benefit: float
+    co2_avoided_t: float
+    explanation: str
+    ratio: float = 1.0
+    binding: str = ""
+    quality_unverified: bool = False
+    via_hub: str | None = None
+    fixed_cost: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "supply": self.supply, "demand": self.demand, "from_site": self.from_site,
+            "to_site": self.to_site, "material": self.material, "replaces": self.replaces,
+            "quantity": self.quantity, "unit": self.unit, "distance_km": self.distance_km, "mode": self.mode,
+            "unit_benefit": self.unit_benefit, "net_benefit": self.net_benefit,
+            "co2_avoided_t": self.co2_avoided_t, "explanation": self.explanation,
+            "ratio": self.ratio, "binding": self.binding,
+        }
+        if self.quality_unverified:
+            out["quality_unverified"] = True
+        if self.via_hub is not None:
+            out["via_hub"] = self.via_hub
+        if self.fixed_cost:
+            out["fixed_cost"] = self.fixed_cost
+        return out
+
+
+@dataclass(frozen=True)
+class Remaining:
+    id: str
+    remaining: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "remaining": self.remaining}
+
+
+@dataclass(frozen=True)
+class Objective:
+    net_benefit: float
+    quantity: float
+    co2_avoided_t: float
+    landfill_diverted_t: float
+    gap: float | None = None
+    fixed_costs: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"net_benefit": self.net_benefit, "quantity": self.quantity,
+                               "co2_avoided_t": self.co2_avoided_t,
+                               "landfill_diverted_t": self.landfill_diverted_t}
+        if self.gap is not None:
+            out["gap"] = self.gap
+        if self.fixed_costs:
+            out["fixed_costs"] = self.fixed_costs
+        return out
+
+
+@dataclass(frozen=True)
+class Stats:
+    candidates: int
+    components: int
+    solver: str
+    seconds: dict[str, float] = field(default_factory=dict, hash=False)
+    extra: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"candidates": self.candidates, "components": self.components, "solver": self.solver,
+                "seconds": dict(self.seconds), **self.extra}
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """What :func:`matching.match` returns. ``objective.net_benefit`` is the sum of the links' net benefit
+    (in MILP mode each link's net benefit already has its fixed cost taken off; ``objective.fixed_costs``
+    reports their total)."""
+
+    status: str
+    objective: Objective
+    links: tuple[Link, ...]
+    unmatched_supplies: tuple[Remaining, ...]
+    unmatched_demands: tuple[Remaining, ...]
+    stats: Stats
+    objective_kind: str = "benefit"
+    extra: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "status": self.status,
+            "objective": self.objective.to_json(),
+            "links": [link.to_json() for link in self.links],
+            "unmatched": {"supplies": [r.to_json() for r in self.unmatched_supplies],
+                          "demands": [r.to_json() for r in self.unmatched_demands]},
+            "stats": self.stats.to_json(),
+        }
+        if self.objective_kind != "benefit":
+            out["objective"]["kind"] = self.objective_kind
+        out.update(self.extra)
+        return out
+
+    def dumps(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_json(), ensure_ascii=False, indent=indent)

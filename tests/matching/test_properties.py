@@ -1,0 +1,111 @@
+"""Property tests on random small scenarios: feasible, equal to an independent LP over all pairs, and the
+same whether decomposed or not, by min-cost flow or by LP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from matching.candidates import build_candidates
+from matching.economics import resolve_economics
+from matching.evaluate import evaluate
+from matching.scenario import load_scenario
+from matching.solve import solve_linear
+from tests.matching.conftest import oracle_lp
+
+MATERIALS = ["a", "b", "c"]
+
+
+@st.composite
+def scenarios(draw: Any, *, generalised: bool = True) -> dict[str, Any]:
+    n_sites = draw(st.integers(1, 6))
+    sites = [{"id": f"S{i}", "lat": draw(st.floats(29.0, 31.0)), "lon": draw(st.floats(109.0, 111.0))}
+             for i in range(n_sites)]
+    if draw(st.booleans()):
+        sites[0]["permits"] = ["HW08"]
+    qty = st.floats(1.0, 1000.0).map(lambda x: round(x, 3))
+    supplies = [{"id": f"s{i}", "site": draw(st.sampled_from(sites))["id"],
+                 "material": draw(st.sampled_from(MATERIALS)), "quantity": draw(qty),
+                 "attributes": draw(st.sampled_from([{}, {"loi": 4.0}, {"loi": 12.0}]))}
+                for i in range(draw(st.integers(1, 7)))]
+    for s in supplies:
+        if draw(st.booleans()):
+            s["disposal_cost"] = draw(st.floats(0, 50))
+    demands = [{"id": f"d{j}", "site": draw(st.sampled_from(sites))["id"],
+                "material": draw(st.sampled_from(MATERIALS)), "quantity": draw(qty)}
+               for j in range(draw(st.integers(1, 7)))]
+    for d in demands:
+        if draw(st.integers(0, 3)) == 0:
+            d["max_distance_km"] = draw(st.floats(10, 300))
+    ratios = [0.5, 0.8, 1.0, 1.25] if generalised else [1.0]
+    rules = []
+    for m in MATERIALS:
+        for v in MATERIALS:
+            if m != v and draw(st.integers(0, 2)) == 0:
+                rule: dict[str, Any] = {"material": m, "replaces": v, "ratio": draw(st.sampled_from(ratios)),
+                                        "max_share": draw(st.sampled_from([1.0, 1.0, 0.5, 0.25])),
+                                        "pretreatment_cost": draw(st.sampled_from([0.0, 5.0]))}
+                if draw(st.booleans()):
+                    rule["gates"] = [{"attribute": "loi", "op": "<=", "value": 8.0}]
+                rules.append(rule)
+    distances = []
+    if n_sites > 1 and draw(st.booleans()):
+        distances.append({"from": "S0", "to": "S1", "km": draw(st.floats(0, 200))})
+    params: dict[str, Any] = {
+        "use_knowledge_base": False, "circuity": draw(st.sampled_from([1.0, 1.3])),
+        "transport": {"road": {"cost_per_tkm": draw(st.floats(0.1, 1.0)), "handling_per_t": 10.0},
+                      "rail": {"cost_per_tkm": 0.1, "handling_per_t": 30.0, "max_distance_km": 250.0}},
+        "prices": {m: draw(st.floats(20.0, 200.0)) for m in MATERIALS},
+        "substitutions": rules,
+    }
+    if draw(st.booleans()):
+        params["materials"] = {"c": {"hazardous": True, "hw_code": "HW08"}}
+    if draw(st.integers(0, 3)) == 0:
+        params["max_distance_km"] = {"a": 80.0}
+    return {"name": "prop", "sites": sites, "supplies": supplies, "demands": demands,
+            "distances": distances, "parameters": params}
+
+
+SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(scenarios())
+def test_optimal_and_feasible(doc: dict[str, Any]) -> None:
+    from matching.api import match
+
+    scenario = load_scenario(doc)
+    result = match(scenario)
+    ev = evaluate(scenario, result)
+    assert ev.ok, ev.problems
+    expected = oracle_lp(doc)
+    assert result.objective.net_benefit == pytest.approx(expected, rel=1e-6, abs=1e-6)
+
+
+@SETTINGS
+@given(scenarios())
+def test_decomposed_equals_monolithic_and_lp(doc: dict[str, Any]) -> None:
+    scenario = load_scenario(doc)
+    econ = resolve_economics(scenario)
+    cands = build_candidates(scenario, econ)
+    parts = solve_linear(cands, workers=1)
+    whole = solve_linear(cands, decompose=False, workers=1)
+    lp = solve_linear(cands, force_lp=True, workers=1)
+    objs = [float(np.dot(s.flow, cands.unit_benefit)) for s in (parts, whole, lp)]
+    assert objs[0] == pytest.approx(objs[1], rel=1e-6, abs=1e-6)
+    assert objs[0] == pytest.approx(objs[2], rel=1e-6, abs=1e-6)
+
+
+@settings(max_examples=10, deadline=None)
+@given(scenarios(generalised=False))
+def test_parallel_workers_give_the_same_answer(doc: dict[str, Any]) -> None:
+    scenario = load_scenario(doc)
+    cands = build_candidates(scenario, resolve_economics(scenario))
+    one = solve_linear(cands, workers=1)
+    two = solve_linear(cands, workers=2, batch_arcs=1)  # one chunk per component: uses the pool
+    assert float(np.dot(one.flow, cands.unit_benefit)) == pytest.approx(
+        float(np.dot(two.flow, cands.unit_benefit)), rel=1e-9, abs=1e-9)

@@ -1,0 +1,183 @@
+"""Hand-checked small cases of the exact linear mode; each figure is worked out in the comment."""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import pytest
+
+from matching.api import match
+from matching.evaluate import evaluate
+from matching.scenario import load_scenario
+from tests.matching.conftest import oracle_lp
+
+
+def run(doc: dict[str, Any], **kw: Any) -> tuple[Any, Any]:
+    scenario = load_scenario(doc)
+    result = match(scenario, **kw)
+    ev = evaluate(scenario, result)
+    assert ev.ok, ev.problems
+    return scenario, result
+
+
+def test_single_link_figures(base_doc: dict[str, Any]) -> None:
+    # b = 100 (price) − 10 (handling) − 0.5 × 100 km = 40 yuan/t; demand 60 t binds
+    _, result = run(base_doc)
+    assert result.status == "optimal"
+    (link,) = result.links
+    assert link.quantity == pytest.approx(60.0, rel=1e-12)
+    assert link.distance_km == pytest.approx(100.0, rel=1e-9)
+    assert link.unit_benefit == pytest.approx(40.0, rel=1e-9)
+    assert link.net_benefit == pytest.approx(2400.0, rel=1e-9)
+    assert link.mode == "road"
+    assert "demand filled" in link.explanation
+    assert result.objective.net_benefit == math.fsum(x.net_benefit for x in result.links)
+    assert [r.id for r in result.unmatched_supplies] == ["s1"]
+    assert result.unmatched_supplies[0].remaining == pytest.approx(40.0)
+    assert result.to_json()["objective"]["net_benefit"] == result.objective.net_benefit
+
+
+def test_beyond_break_even_radius_gets_nothing(base_doc: dict[str, Any]) -> None:
+    base_doc["parameters"]["prices"]["slag"] = 55.0  # 55 − 10 − 50 = −5 < 0
+    _, result = run(base_doc)
+    assert result.links == ()
+    assert result.stats.candidates == 0
+    base_doc["parameters"]["disposal_costs"] = {"slag": 10.0}  # avoided disposal makes it pay: +5
+    _, result = run(base_doc)
+    assert result.links[0].unit_benefit == pytest.approx(5.0)
+
+
+def test_same_site_link_needs_no_transport(base_doc: dict[str, Any]) -> None:
+    base_doc["parameters"]["prices"]["slag"] = 5.0  # below handling: only the same-site link pays
+    base_doc["demands"].append({"id": "d2", "site": "A", "material": "slag", "quantity": 30.0})
+    _, result = run(base_doc)
+    (link,) = result.links
+    assert (link.demand, link.mode, link.distance_km) == ("d2", "on_site", 0.0)
+    assert link.unit_benefit == pytest.approx(5.0)
+    assert "on the same site" in link.explanation
+
+
+def test_hazardous_needs_permit(base_doc: dict[str, Any]) -> None:
+    base_doc["parameters"]["materials"] = {"slag": {"hazardous": True, "hw_code": "HW08"}}
+    _, result = run(base_doc)
+    assert result.links == ()
+    base_doc["sites"][1]["permits"] = ["HW17"]
+    assert run(base_doc)[1].links == ()
+    base_doc["sites"][1]["permits"] = ["HW08"]
+    assert len(run(base_doc)[1].links) == 1
+
+
+def _rule_doc(base_doc: dict[str, Any], **rule: Any) -> dict[str, Any]:
+    doc = copy.deepcopy(base_doc)
+    doc["supplies"][0]["material"] = "fly_ash"
+    doc["demands"][0]["material"] = "cement"
+    doc["parameters"]["prices"] = {"cement": 100.0}
+    doc["parameters"]["substitutions"] = [{"material": "fly_ash", "replaces": "cement", "ratio": 1.0, **rule}]
+    return doc
+
+
+def test_quality_gate(base_doc: dict[str, Any]) -> None:
+    doc = _rule_doc(base_doc, gates=[{"attribute": "loi", "op": "<=", "value": 8}])
+    doc["supplies"][0]["attributes"] = {"loi": 10.0}
+    assert run(doc)[1].links == ()
+    doc["supplies"][0]["attributes"] = {"loi": 5.0}
+    (link,) = run(doc)[1].links
+    assert not link.quality_unverified
+    doc["supplies"][0]["attributes"] = {}
+    (link,) = run(doc)[1].links
+    assert link.quality_unverified and "quality unverified" in link.explanation
+
+
+def test_max_share(base_doc: dict[str, Any]) -> None:
+    doc = _rule_doc(base_doc, max_share=0.3)
+    (link,) = run(doc)[1].links
+    assert link.quantity == pytest.approx(0.3 * 60.0, rel=1e-12)
+    assert "max share 30%" in link.explanation
+
+
+def test_ratio_not_one_uses_generalised_scaling(base_doc: dict[str, Any]) -> None:
+    # 1 t fly ash replaces 0.5 t cement: all 100 t fit into the 60 t demand (50 t consumed);
+    # b = 0.5 × 100 − 10 − 50 = −10 → does not pay; with price 300: 150 − 60 = 90 yuan/t
+    doc = _rule_doc(base_doc, ratio=0.5)
+    doc["parameters"]["prices"]["cement"] = 300.0
+    _, result = run(doc)
+    (link,) = result.links
+    assert link.quantity == pytest.approx(100.0, rel=1e-12)
+    assert link.unit_benefit == pytest.approx(90.0)
+    assert result.unmatched_demands[0].remaining == pytest.approx(10.0)
+    assert result.objective.net_benefit == pytest.approx(oracle_lp(doc), rel=1e-9)
+
+
+def test_max_distance_limits(base_doc: dict[str, Any]) -> None:
+    base_doc["demands"][0]["max_distance_km"] = 99.0
+    assert run(base_doc)[1].links == ()
+    base_doc["demands"][0]["max_distance_km"] = 101.0
+    assert len(run(base_doc)[1].links) == 1
+    base_doc["parameters"]["max_distance_km"] = {"slag": 50.0}
+    assert run(base_doc)[1].links == ()
+
+
+def test_explicit_distance_overrides_estimate(base_doc: dict[str, Any]) -> None:
+    base_doc["distances"] = [{"from": "B", "to": "A", "km": 20.0}]  # either direction
+    (link,) = run(base_doc)[1].links
+    assert link.distance_km == 20.0
+    assert link.unit_benefit == pytest.approx(100 - 10 - 0.5 * 20)
+    base_doc["distances"] = [{"from": "A", "to": "B", "km": 500.0}]
+    assert run(base_doc)[1].links == ()
+
+
+def test_cheapest_mode_per_pair(base_doc: dict[str, Any]) -> None:
+    base_doc["parameters"]["transport"]["rail"] = {"cost_per_tkm": 0.1, "handling_per_t": 40.0}
+    (link,) = run(base_doc)[1].links  # road 10 + 50 = 60 > rail 40 + 10 = 50
+    assert link.mode == "rail" and link.unit_benefit == pytest.approx(50.0)
+    base_doc["parameters"]["transport"]["rail"]["max_distance_km"] = 80.0
+    (link,) = run(base_doc)[1].links
+    assert link.mode == "road"
+    base_doc["parameters"]["transport"]["road"]["forms"] = ["liquid"]
+    base_doc["parameters"]["materials"] = {"slag": {"form": "solid"}}
+    assert run(base_doc)[1].links == ()  # road cannot carry a solid, rail not that far
+
+
+def test_competition_nearer_supply_wins(base_doc: dict[str, Any]) -> None:
+    base_doc["sites"].append({"id": "C", "lat": 30.0, "lon": 110.5})
+    base_doc["supplies"].append({"id": "s2", "site": "B", "material": "slag", "quantity": 50.0})
+    _, result = run(base_doc)
+    by = {x.supply: x.quantity for x in result.links}
+    assert by["s2"] == pytest.approx(50.0)  # same site, 100 yuan/t
+    assert by["s1"] == pytest.approx(10.0)
+    assert result.objective.net_benefit == pytest.approx(50 * 100 + 10 * 40)
+
+
+def test_pipeline_loss_goes_to_lp(base_doc: dict[str, Any]) -> None:
+    base_doc["parameters"]["transport"]["pipe"] = {"cost_per_tkm": 0.0, "handling_per_t": 0.0,
+                                                   "loss_per_km": 0.001}
+    # pipe: delivered 0.9 per unit, b = 90; road b = 40 → pipe; 60 / 0.9 units fill the demand
+    _, result = run(base_doc)
+    (link,) = result.links
+    assert link.mode == "pipe"
+    assert link.quantity == pytest.approx(60 / 0.9, rel=1e-9)
+    assert "highs" in result.stats.solver or "min-cost" in result.stats.solver
+
+
+def test_co2_and_diverted_objectives(base_doc: dict[str, Any]) -> None:
+    base_doc["parameters"]["co2_factors"] = {"slag": 0.5}
+    _, result = run(base_doc, objective="co2")
+    # per t: 0.5 − 0.08 kg × 100 km / 1000 = 0.492 t
+    assert result.links[0].co2_avoided_t == pytest.approx(60 * 0.492)
+    assert result.objective.landfill_diverted_t == pytest.approx(60.0)
+    _, weighted = run(base_doc, objective={"benefit": 1.0, "co2": 100.0})
+    assert weighted.to_json()["objective"]["kind"] == "weighted"
+
+
+def test_evaluate_catches_tampering(base_doc: dict[str, Any]) -> None:
+    scenario, result = run(base_doc)
+    data = result.to_json()
+    data["links"][0]["quantity"] = 70.0
+    ev = evaluate(scenario, data)
+    assert not ev.ok
+    assert any("delivered" in p for p in ev.problems)
+    data = result.to_json()
+    data["objective"]["net_benefit"] += 1.0
+    assert not evaluate(scenario, data).ok
