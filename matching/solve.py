@@ -97,35 +97,32 @@ def _node_scales(cands: CandidateSet, n_s: int, n_d: int, arc_comp: IntArray, n_
     sel = np.isin(arc_comp, odd)
     sub_s, sub_d, sub_r = cands.supply[sel], cands.demand[sel], cands.ratio[sel]
     n = n_s + n_d
-    graph = csr_matrix((np.ones(len(sub_s)), (sub_s, n_s + sub_d)), shape=(n, n))
-    sym = (graph + graph.T).tocsr()
-    # log potentials with log ρ_sd = pot_d − pot_s, propagated along a BFS tree of each component
+    root = n  # a virtual root joined to one node of every component: one BFS spans them all
+    graph = csr_matrix((np.ones(len(sub_s)), (sub_s, n_s + sub_d)), shape=(n + 1, n + 1))
+    _, node_label = connected_components(graph, directed=False)
+    reps = np.unique(node_label[sub_s], return_index=True)[1]
+    reps = sub_s[reps]
+    hub = csr_matrix((np.ones(len(reps)), (np.full(len(reps), root), reps)), shape=(n + 1, n + 1))
+    sym = (graph + graph.T + hub + hub.T).tocsr()
+    # log potentials with log ρ_sd = pot_d − pot_s, propagated along the BFS tree
     key = sub_s * n_d + sub_d
     key_order = np.argsort(key)
     key_sorted = key[key_order]
     log_r = np.log(sub_r)[key_order]
-    pot = np.zeros(n)
-    done = np.zeros(n, dtype=bool)
-    for start in np.unique(sub_s).tolist():
-        if done[start]:
-            continue
-        order, pred = breadth_first_order(sym, start, directed=False, return_predecessors=True)
-        done[order] = True
-        nodes = order[1:]
-        parents = pred[nodes]
-        is_dem = nodes >= n_s
-        s_end = np.where(is_dem, parents, nodes)
-        d_end = np.where(is_dem, nodes, parents) - n_s
-        edge = log_r[np.searchsorted(key_sorted, s_end * n_d + d_end)]
-        sign = np.where(is_dem, 1.0, -1.0)
-        pot_list = pot.tolist() if len(nodes) > 1000 else None
-        if pot_list is not None:
-            for node, p, e in zip(nodes.tolist(), parents.tolist(), (sign * edge).tolist(), strict=True):
-                pot_list[node] = pot_list[p] + e
-            pot[order] = np.asarray(pot_list)[order]
-        else:
-            for node, p, e in zip(nodes.tolist(), parents.tolist(), (sign * edge).tolist(), strict=True):
-                pot[node] = pot[p] + e
+    order, pred = breadth_first_order(sym, root, directed=False, return_predecessors=True)
+    nodes = order[1:]
+    parents = pred[nodes]
+    from_root = parents == root
+    is_dem = nodes >= n_s
+    s_end = np.where(is_dem, parents, nodes)
+    d_end = np.where(is_dem, nodes, parents) - n_s
+    lookup = np.where(from_root, 0, s_end * n_d + d_end)
+    edge = np.where(from_root, 0.0, log_r[np.minimum(np.searchsorted(key_sorted, lookup), len(key_sorted) - 1)])
+    step = np.where(is_dem, 1.0, -1.0) * edge
+    pot_list = [0.0] * (n + 1)
+    for node, parent, e in zip(nodes.tolist(), parents.tolist(), step.tolist(), strict=True):
+        pot_list[node] = pot_list[parent] + e
+    pot = np.asarray(pot_list[:n])
     u = np.exp(pot[:n_s])
     v = np.exp(pot[n_s:])
     implied = v[cands.demand] / u[cands.supply]
