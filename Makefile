@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test test-sqlite test-postgres lint bench venv docs clean
+.PHONY: demo test test-sqlite test-postgres lint bench venv docs clean web-assets
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,15 +15,29 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+## make web-assets: front-end libraries from npm (pinned by package-lock.json) into web/static/vendor/
+VENDOR := web/static/vendor
+$(VENDOR)/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/leaflet
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/echarts/dist/echarts.min.js $(VENDOR)/
+	cp -r node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css node_modules/leaflet/dist/images $(VENDOR)/leaflet/
+	cp node_modules/htmx.org/LICENSE $(VENDOR)/htmx.LICENSE
+	cp node_modules/leaflet/LICENSE $(VENDOR)/leaflet/LICENSE
+	cp node_modules/echarts/LICENSE $(VENDOR)/echarts.LICENSE
+	touch $@
+
+web-assets: $(VENDOR)/.installed
+
 ## make demo: set up, migrate, load the demo region and serve on http://127.0.0.1:8000
-demo: venv
+demo: venv web-assets
 	mkdir -p var
 	$(BIN)/isx db upgrade
 	$(BIN)/isx seed demo
 	$(BIN)/isx serve
 
 ## make test: every test on SQLite, then the database tests again on PostgreSQL when ISX_TEST_DATABASE_URL is set
-test: venv
+test: venv web-assets
 	$(MAKE) --no-print-directory test-sqlite
 	@if [ -n "$$ISX_TEST_DATABASE_URL" ]; then $(MAKE) --no-print-directory test-postgres; \
 	else echo "ISX_TEST_DATABASE_URL is not set: PostgreSQL pass skipped (.ci/run sets it)"; fi

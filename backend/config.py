@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     max_import_rows: int = Field(default=20_000, ge=1)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
+    # Web map background. Empty: no tile server, the map draws an offline background (graticule and
+    # province labels). A URL template such as https://tiles.example.cn/{z}/{x}/{y}.png uses that server.
+    map_tile_url: str = Field(default="", max_length=500)
+    map_attribution: str = Field(default="", max_length=500)
 
     @model_validator(mode="after")
     def _secret_outside_development(self) -> "Settings":

@@ -19,4 +19,4 @@ else:
     raise SystemExit("database did not come up in 120 s")
 PY
 isx db upgrade
-exec uvicorn backend.main:app --host "${ISX_HOST:-0.0.0.0}" --port "${ISX_PORT:-8000}" --proxy-headers
+exec uvicorn web.app:app --host "${ISX_HOST:-0.0.0.0}" --port "${ISX_PORT:-8000}" --proxy-headers

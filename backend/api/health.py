@@ -1,7 +1,7 @@
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from backend.db import get_engine
@@ -28,8 +28,3 @@ def healthz() -> JSONResponse:
     return JSONResponse({"status": "ok" if ok else "degraded", "database": database},
                         status_code=200 if ok else 503)
 
-
-@router.get("/", include_in_schema=False)
-def root() -> RedirectResponse:
-    """Until the web UI lands, the front door leads to the API documentation."""
-    return RedirectResponse("/docs")

@@ -172,7 +172,7 @@ def serve(host: Annotated[str | None, typer.Option()] = None, port: Annotated[in
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run("backend.main:app", host=host or settings.host, port=port or settings.port, reload=reload)
+    uvicorn.run("web.app:app", host=host or settings.host, port=port or settings.port, reload=reload)
 
 
 def register(app: typer.Typer) -> None:

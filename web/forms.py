@@ -1,0 +1,77 @@
+"""Reading HTML forms and turning every way they can be wrong into messages shown next to the field.
+
+Page routes validate with the API's own schemas and services, so a page and the API accept exactly the
+same input; only the wording differs (the message catalogue has a text for the common error types).
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from backend.errors import InvalidInput
+
+M = TypeVar("M", bound=BaseModel)
+
+# pydantic / service error type -> catalogue key; the context values fill the key's placeholders
+ERROR_KEYS = {
+    "missing": "err.required", "string_too_short": "err.required", "greater_than": "err.greater_than",
+    "greater_than_equal": "err.min", "less_than_equal": "err.max", "float_parsing": "err.number",
+    "float_type": "err.number", "int_parsing": "err.integer", "int_type": "err.integer",
+    "string_pattern_mismatch": "err.pattern", "string_too_long": "err.too_long", "literal_error": "err.choice",
+    "date_parsing": "err.date", "date_from_datetime_parsing": "err.date", "finite_number": "err.number",
+    "unknown_material": "err.unknown_material", "bad_unit": "err.bad_unit", "conflict": "err.conflict",
+    "too_large": "err.too_large",
+}
+
+
+@dataclass
+class FieldError:
+    key: str | None
+    msg: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def text(self, t: Any) -> str:
+        return t(self.key, **self.values) if self.key else self.msg
+
+
+Errors = dict[str, FieldError]
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The submitted form as plain strings, trimmed (file fields are left out)."""
+    form = await request.form()
+    return {k: v.strip() for k, v in form.items() if isinstance(v, str)}
+
+
+def _error(kind: str, msg: str, ctx: dict[str, Any] | None = None) -> FieldError:
+    key = ERROR_KEYS.get(kind)
+    values = {k: v for k, v in (ctx or {}).items() if isinstance(v, int | float | str)}
+    return FieldError(key=key, msg=msg, values=values)
+
+
+def validate(model: type[M], data: dict[str, Any]) -> tuple[M | None, Errors]:
+    """``model`` built from ``data`` (blank strings count as not given), or the errors by field name."""
+    values = {k: v for k, v in data.items() if v not in ("", None)}
+    try:
+        return model.model_validate(values), {}
+    except ValidationError as exc:
+        errors: Errors = {}
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else "__all__"
+            errors.setdefault(name, _error(err["type"], err["msg"], err.get("ctx")))
+        return None, errors
+
+
+def domain_errors(exc: InvalidInput) -> Errors:
+    """A service's InvalidInput keyed by the last part of each location (``["body", "unit"]`` -> ``unit``)."""
+    errors: Errors = {}
+    for err in exc.errors:
+        loc = [p for p in err.get("loc", []) if isinstance(p, str) and p not in ("body", "query")]
+        errors.setdefault(loc[-1] if loc else "__all__", _error(str(err.get("type", "")), str(err["msg"])))
+    return errors
+
+
+def conflict_error(msg: str) -> FieldError:
+    return FieldError(key="err.conflict", msg=msg, values={"detail": msg})

@@ -1,0 +1,237 @@
+"""A firm's workspace: its sites and listings (haves and wants), with inline create, edit and close.
+
+Firm users work on their own firm; park managers on the firms of their parks; admins on all; planners
+read. Every change goes through the API's services, so the same rules and validation apply.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import select
+from sqlmodel import Session
+from starlette.responses import Response
+
+from backend import policy
+from backend.api.deps import SessionDep
+from backend.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from backend.kb import get_kb
+from backend.models import LOGISTICS, Firm, Park, Site
+from backend.schemas import ListingCreate, ListingUpdate, SiteCreate, SiteUpdate
+from backend.services import listings as listings_svc
+from backend.services import sites as sites_svc
+from backend.services.common import get_or_404
+from matching.units import UNITS
+from web.deps import CurrentViewer, Viewer
+from web.forms import Errors, conflict_error, domain_errors, read_form, validate
+from web.templating import render
+
+router = APIRouter(include_in_schema=False)
+Form = Annotated[dict[str, str], Depends(read_form)]
+
+LISTING_FIELDS = ("site_id", "ref", "kind", "material", "quantity", "unit", "period", "available_from",
+                  "available_to", "price", "disposal_cost", "logistics", "visibility", "status", "description")
+NEW_LISTING = {"kind": "have", "period": "year", "status": "active", "visibility": "public"}
+SITE_FIELDS = ("name", "address", "lat", "lon")
+
+
+def _firm_for(session: Session, viewer: Viewer, firm_id: int, *, edit: bool) -> Firm:
+    firm = session.get(Firm, firm_id)
+    if firm is None:
+        raise NotFound(f"firm {firm_id} not found")
+    allowed = (policy.can_edit_firm_records if edit else policy.can_read_firm_records)(viewer.actor, firm)
+    if not allowed:
+        raise PermissionDenied("you may not work on this firm's records")
+    return firm
+
+
+def form_options() -> dict[str, Any]:
+    return {"units": list(UNITS), "logistics_options": LOGISTICS, "materials": get_kb().materials}
+
+
+def firm_context(session: Session, viewer: Viewer, firm: Firm) -> dict[str, Any]:
+    sites, _ = sites_svc.list_sites(session=session, actor=viewer.actor, firm_id=firm.id, limit=500)
+    listings, _ = listings_svc.list_listings(session=session, actor=viewer.actor, firm_id=firm.id,
+                                             sort="kind,material", limit=500)
+    return {"firm": firm, "park": session.get(Park, firm.park_id), "sites": sites,
+            "site_names": {s.id: s.name for s in sites},
+            "haves": [x for x in listings if x.kind == "have"], "wants": [x for x in listings if x.kind == "want"],
+            "can_edit": policy.can_edit_firm_records(viewer.actor, firm), **form_options()}
+
+
+@router.get("/firms/{firm_id}")
+def firm_page(request: Request, session: SessionDep, viewer: CurrentViewer, firm_id: int) -> Response:
+    firm = _firm_for(session, viewer, firm_id, edit=False)
+    context = firm_context(session, viewer, firm) | {
+        "form": NEW_LISTING, "errors": {}, "site_form": {}, "site_errors": {}}
+    return render(request, "firm.html", context)
+
+
+# --- listings ------------------------------------------------------------------------------------------
+def _listing_input(form: dict[str, str]) -> tuple[ListingCreate | None, Errors]:
+    return validate(ListingCreate, {k: form.get(k, "") for k in LISTING_FIELDS})
+
+
+@router.post("/firms/{firm_id}/listings")
+def create_listing(request: Request, session: SessionDep, viewer: CurrentViewer, firm_id: int,
+                   form: Form) -> Response:
+    firm = _firm_for(session, viewer, firm_id, edit=True)
+    listing_in, errors = _listing_input(form)
+    if listing_in is not None:
+        try:
+            listings_svc.create_listing(session=session, actor=viewer.actor, listing_in=listing_in)
+        except InvalidInput as exc:
+            session.rollback()
+            errors = domain_errors(exc)
+        except Conflict as exc:
+            session.rollback()
+            errors = {"ref": conflict_error(exc.message)}
+    context = firm_context(session, viewer, firm) | {"site_form": {}, "site_errors": {}}
+    if errors:
+        return render(request, "firm.html", context | {"form": form, "errors": errors}, block="listings",
+                      status_code=422)
+    context |= {"form": NEW_LISTING, "errors": {}, "created": True}
+    return render(request, "firm.html", context, block="listings")
+
+
+def _listing_and_firm(session: Session, viewer: Viewer, listing_id: int) -> tuple[Any, Firm]:
+    listing = listings_svc.get_listing(session=session, actor=viewer.actor, listing_id=listing_id)
+    firm = get_or_404(session, Firm, listing.firm_id or 0, "listing") if listing.firm_id else None
+    if firm is None:
+        raise NotFound(f"listing {listing_id} not found")
+    return listing, firm
+
+
+def _card(request: Request, session: Session, viewer: Viewer, listing_id: int) -> Response:
+    listing, firm = _listing_and_firm(session, viewer, listing_id)
+    sites, _ = sites_svc.list_sites(session=session, actor=viewer.actor, firm_id=firm.id, limit=500)
+    return render(request, "partials/listing_card.html", {
+        "l": listing, "site_names": {s.id: s.name for s in sites},
+        "can_edit": policy.can_edit_firm_records(viewer.actor, firm), **form_options()})
+
+
+@router.get("/listings/{listing_id}")
+def listing_card(request: Request, session: SessionDep, viewer: CurrentViewer, listing_id: int) -> Response:
+    return _card(request, session, viewer, listing_id)
+
+
+def _edit_form(request: Request, session: Session, viewer: Viewer, listing_id: int, form: dict[str, Any],
+               errors: Errors, status_code: int = 200) -> Response:
+    _listing, firm = _listing_and_firm(session, viewer, listing_id)
+    sites, _ = sites_svc.list_sites(session=session, actor=viewer.actor, firm_id=firm.id, limit=500)
+    return render(request, "partials/listing_form.html", {
+        "listing_id": listing_id, "form": form, "errors": errors, "sites": sites, "firm": firm,
+        **form_options()}, status_code=status_code)
+
+
+@router.get("/listings/{listing_id}/edit")
+def edit_listing_form(request: Request, session: SessionDep, viewer: CurrentViewer, listing_id: int) -> Response:
+    listing, firm = _listing_and_firm(session, viewer, listing_id)
+    policy.require(policy.can_edit_firm_records(viewer.actor, firm), "you may not edit this listing")
+    values = {k: ("" if getattr(listing, k) is None else str(getattr(listing, k))) for k in LISTING_FIELDS}
+    if listing.quantity is not None and float(listing.quantity).is_integer():
+        values["quantity"] = str(int(listing.quantity))
+    return _edit_form(request, session, viewer, listing_id, values, {})
+
+
+@router.post("/listings/{listing_id}")
+def update_listing(request: Request, session: SessionDep, viewer: CurrentViewer, listing_id: int,
+                   form: Form) -> Response:
+    listing_in, errors = _listing_input(form)
+    if listing_in is not None:
+        changes = listing_in.model_dump(exclude={"attributes"})
+        changes.pop("hw_code", None)
+        try:
+            listings_svc.update_listing(session=session, actor=viewer.actor, listing_id=listing_id,
+                                        listing_in=ListingUpdate.model_validate(changes))
+        except InvalidInput as exc:
+            session.rollback()
+            errors = domain_errors(exc)
+        except Conflict as exc:
+            session.rollback()
+            errors = {"ref": conflict_error(exc.message)}
+    if errors:
+        return _edit_form(request, session, viewer, listing_id, form, errors, status_code=422)
+    return _card(request, session, viewer, listing_id)
+
+
+@router.post("/listings/{listing_id}/close")
+def close_listing(request: Request, session: SessionDep, viewer: CurrentViewer, listing_id: int) -> Response:
+    listings_svc.update_listing(session=session, actor=viewer.actor, listing_id=listing_id,
+                                listing_in=ListingUpdate(status="closed"))
+    return _card(request, session, viewer, listing_id)
+
+
+# --- sites ---------------------------------------------------------------------------------------------
+@router.post("/firms/{firm_id}/sites")
+def create_site(request: Request, session: SessionDep, viewer: CurrentViewer, firm_id: int, form: Form) -> Response:
+    firm = _firm_for(session, viewer, firm_id, edit=True)
+    site_in, errors = validate(SiteCreate, {"firm_id": firm_id} | {k: form.get(k, "") for k in SITE_FIELDS})
+    if site_in is not None:
+        try:
+            sites_svc.create_site(session=session, actor=viewer.actor, site_in=site_in)
+        except InvalidInput as exc:
+            session.rollback()
+            errors = domain_errors(exc)
+        except Conflict as exc:
+            session.rollback()
+            errors = {"name": conflict_error(exc.message)}
+    context = firm_context(session, viewer, firm) | {"form": NEW_LISTING, "errors": {}}
+    if errors:
+        return render(request, "firm.html", context | {"site_form": form, "site_errors": errors}, block="sites",
+                      status_code=422)
+    return render(request, "firm.html", context | {"site_form": {}, "site_errors": {}, "site_created": True},
+                  block="sites")
+
+
+def _site(session: Session, viewer: Viewer, site_id: int, *, edit: bool) -> tuple[Site, Firm]:
+    site, firm = sites_svc.readable_site(session, viewer.actor, site_id)
+    if edit:
+        policy.require(policy.can_edit_firm_records(viewer.actor, firm), "you may not edit this site")
+    return site, firm
+
+
+@router.get("/sites/{site_id}")
+def site_card(request: Request, session: SessionDep, viewer: CurrentViewer, site_id: int) -> Response:
+    site, firm = _site(session, viewer, site_id, edit=False)
+    return render(request, "partials/site_card.html",
+                  {"s": site, "can_edit": policy.can_edit_firm_records(viewer.actor, firm)})
+
+
+@router.get("/sites/{site_id}/edit")
+def edit_site_form(request: Request, session: SessionDep, viewer: CurrentViewer, site_id: int) -> Response:
+    site, _firm = _site(session, viewer, site_id, edit=True)
+    values = {k: "" if getattr(site, k) is None else str(getattr(site, k)) for k in SITE_FIELDS}
+    return render(request, "partials/site_form.html", {"site_id": site_id, "form": values, "errors": {}})
+
+
+@router.post("/sites/{site_id}")
+def update_site(request: Request, session: SessionDep, viewer: CurrentViewer, site_id: int, form: Form) -> Response:
+    site, _firm = _site(session, viewer, site_id, edit=True)
+    values: dict[str, Any] = {"firm_id": site.firm_id} | {k: form.get(k, "") for k in SITE_FIELDS}
+    site_in, errors = validate(SiteCreate, values)
+    if site_in is not None:
+        try:
+            site = sites_svc.update_site(session=session, actor=viewer.actor, site_id=site_id,
+                                         site_in=SiteUpdate.model_validate(site_in.model_dump(exclude={"firm_id"})))
+        except InvalidInput as exc:
+            session.rollback()
+            errors = domain_errors(exc)
+        except Conflict as exc:
+            session.rollback()
+            errors = {"name": conflict_error(exc.message)}
+    if errors:
+        return render(request, "partials/site_form.html", {"site_id": site_id, "form": form, "errors": errors},
+                      status_code=422)
+    return render(request, "partials/site_card.html", {"s": site, "can_edit": True})
+
+
+def firms_of_viewer(session: Session, viewer: Viewer) -> list[Firm]:
+    """Firms whose records this viewer edits (for pickers and lists)."""
+    stmt = select(Firm).order_by(Firm.park_id, Firm.name)
+    if viewer.role == "park_manager":
+        stmt = stmt.where(Firm.park_id.in_(viewer.actor.park_ids))
+    elif viewer.role == "firm_user":
+        stmt = stmt.where(Firm.id == (viewer.actor.firm_id or -1))
+    elif viewer.role != "admin":
+        return []
+    return list(session.scalars(stmt))

@@ -1,0 +1,179 @@
+"""Park manager pages: the park overview (firms, listings, generation by material family against the
+knowledge base's utilisation targets) and the bulk import (upload, dry-run preview with row errors, confirm).
+"""
+
+import base64
+import binascii
+from collections import defaultdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlmodel import Session
+from starlette.responses import Response
+
+from backend.api.deps import SessionDep
+from backend.config import get_settings
+from backend.errors import InvalidInput, NotFound, PermissionDenied
+from backend.kb import get_kb
+from backend.models import Park
+from backend.schemas import ImportSummary
+from backend.services import firms as firms_svc
+from backend.services import imports as imports_svc
+from backend.services import listings as listings_svc
+from matching.knowledge import KnowledgeBase
+from matching.units import UnitError, to_canonical
+from web.deps import CurrentViewer, Viewer, managed_parks, page_context, require_role
+from web.forms import domain_errors
+from web.templating import render
+
+router = APIRouter(include_in_schema=False)
+TARGET_YEARS = (2020, 2025)
+
+
+def _park(session: Session, viewer: Viewer, park_id: int) -> Park:
+    park = session.get(Park, park_id)
+    if park is None:
+        raise NotFound(f"park {park_id} not found")
+    if viewer.role == "park_manager" and park_id not in viewer.actor.park_ids:
+        raise PermissionDenied("you do not manage this park")
+    if viewer.role not in ("park_manager", "admin", "planner"):
+        raise PermissionDenied("park overviews are for park managers and planners")
+    return park
+
+
+def family_targets(kb: KnowledgeBase, family: str, materials: set[str]) -> dict[int, Any]:
+    """The target of each year that applies to a family: the strictest one naming a material of that family
+    found in the park (fly ash 75 %), else the strictest naming the family itself (industrial solid waste)."""
+    chosen: dict[int, Any] = {}
+    for year in TARGET_YEARS:
+        named = [t for t in kb.targets if t.year == year and family in t.families]
+        by_material = [t for t in kb.targets if t.year == year and set(t.materials) & materials]
+        pool = by_material or named
+        if pool:
+            chosen[year] = max(pool, key=lambda t: t.rate)
+    return chosen
+
+
+def generation_by_family(kb: KnowledgeBase, listings: list[Any]) -> list[dict[str, Any]]:
+    """Active haves summed per material family in canonical units (per year; one-off lots counted once)."""
+    totals: dict[tuple[str, str], float] = defaultdict(float)
+    materials: dict[str, set[str]] = defaultdict(set)
+    for x in listings:
+        if x.kind != "have" or x.status != "active" or x.quantity is None:
+            continue
+        m = kb.materials.get(x.material)
+        if m is None:
+            continue
+        try:
+            amount = to_canonical(x.quantity, x.unit, m)
+        except UnitError:
+            continue
+        totals[(m.family, m.unit)] += amount
+        materials[m.family].add(m.id)
+    rows = []
+    for (family, unit), total in sorted(totals.items(), key=lambda kv: -kv[1]):
+        targets = family_targets(kb, family, materials[family])
+        rows.append({"family": family, "unit": unit, "generation": total, "targets": targets,
+                     "materials": sorted(materials[family])})
+    return rows
+
+
+@router.get("/parks/{park_id}")
+def park_page(request: Request, session: SessionDep, viewer: CurrentViewer, park_id: int) -> Response:
+    park = _park(session, viewer, park_id)
+    kb = get_kb()
+    firms, _ = firms_svc.list_firms(session=session, actor=viewer.actor, park_id=park_id, sort="name", limit=500)
+    listings, _ = listings_svc.list_listings(session=session, actor=viewer.actor, park_id=park_id, limit=500)
+    per_firm: dict[int, dict[str, int]] = defaultdict(lambda: {"have": 0, "want": 0})
+    for x in listings:
+        if x.firm_id is not None and x.status == "active":
+            per_firm[x.firm_id][x.kind] += 1
+    families = generation_by_family(kb, listings)
+    tonnes = [f for f in families if f["unit"] == "t"]
+    t = page_context(request)["t"]
+    chart = {
+        "families": [t(f"family.{f['family']}") for f in tonnes],
+        "labels": {"generation": t("park.chart.generation"), "tonnes": t("park.chart.tonnes"),
+                   "rate": t("park.chart.rate"), **{str(y): t("park.chart.target", year=y) for y in TARGET_YEARS}},
+        "generation": [round(f["generation"]) for f in tonnes],
+        "targets": {str(y): [round(f["targets"][y].rate * 100) if y in f["targets"] else None for f in tonnes]
+                    for y in TARGET_YEARS},
+    }
+    return render(request, "park.html", {
+        "park": park, "firms": firms, "per_firm": per_firm, "families": families, "chart": chart,
+        "listing_count": len(listings), "materials": kb.materials, "years": TARGET_YEARS})
+
+
+# --- bulk import ---------------------------------------------------------------------------------------
+def _import_parks(session: Session, viewer: Viewer) -> list[Park]:
+    require_role(viewer, "park_manager", "admin")
+    return managed_parks(session, viewer)
+
+
+@router.get("/import")
+def import_page(request: Request, session: SessionDep, viewer: CurrentViewer) -> Response:
+    parks = _import_parks(session, viewer)
+    return render(request, "import.html", {"parks": parks, "summary": None, "errors": {}})
+
+
+async def _upload(request: Request) -> tuple[bytes, str, dict[str, str]]:
+    """The uploaded file (or the base64 copy a confirm form carries), its name and the other fields."""
+    form = await request.form()
+    fields = {k: v.strip() for k, v in form.items() if isinstance(v, str)}
+    upload = form.get("file")
+    limit = get_settings().max_upload_bytes
+    if upload is not None and not isinstance(upload, str) and upload.filename:
+        data = await upload.read(limit + 1)
+        return data, upload.filename, fields
+    try:
+        data = base64.b64decode(fields.get("content", ""), validate=True)
+    except (binascii.Error, ValueError):
+        data = b""
+    return data, fields.get("filename") or "upload.csv", fields
+
+
+def _park_id(fields: dict[str, str], parks: list[Park]) -> int | None:
+    raw = fields.get("park_id", "")
+    return next((p.id for p in parks if str(p.id) == raw), None)
+
+
+Upload = Annotated[tuple[bytes, str, dict[str, str]], Depends(_upload)]
+
+
+@router.post("/import")
+def import_run(request: Request, session: SessionDep, viewer: CurrentViewer, upload: Upload) -> Response:
+    """Preview (a dry run) or, with ``confirm=1``, the real import (all or nothing)."""
+    data, filename, fields = upload
+    return _import(request, session, viewer, data, filename, fields)
+
+
+def _import(request: Request, session: Session, viewer: Viewer, data: bytes, filename: str,
+            fields: dict[str, str]) -> Response:
+    parks = _import_parks(session, viewer)
+    confirm = fields.get("confirm") == "1"
+    context: dict[str, Any] = {"parks": parks, "filename": filename, "park_id": _park_id(fields, parks),
+                               "summary": None, "errors": {}, "confirmed": False}
+    limit = get_settings().max_upload_bytes
+    if not data:
+        context["errors"] = domain_errors(InvalidInput.at(("body", "file"), "choose a CSV or XLSX file", "missing"))
+        return render(request, "import.html", context, block="result", status_code=422)
+    if len(data) > limit:
+        context["errors"] = domain_errors(InvalidInput.at(("body", "file"), f"larger than {limit} bytes",
+                                                          "too_large"))
+        context["errors"]["file"].values = {"limit": limit}
+        return render(request, "import.html", context, block="result", status_code=422)
+    summary: ImportSummary
+    try:
+        summary = imports_svc.run_import(session=session, actor=viewer.actor, data=data, filename=filename,
+                                         park_id=context["park_id"], dry_run=not confirm,
+                                         max_rows=get_settings().max_import_rows)
+    except imports_svc.ImportRejected as exc:
+        session.rollback()
+        summary = exc.summary
+    except InvalidInput as exc:
+        session.rollback()
+        context["errors"] = domain_errors(exc)
+        return render(request, "import.html", context, block="result", status_code=422)
+    context |= {"summary": summary, "confirmed": confirm and summary.ok,
+                "content": base64.b64encode(data).decode() if summary.ok and not confirm else ""}
+    return render(request, "import.html", context, block="result", status_code=200 if summary.ok else 422)

@@ -1,0 +1,62 @@
+"""Jinja2 environment of the web UI and the one way pages answer: a whole page, or one block of it.
+
+One template per page. A full load gets the page; an HTMX request names a ``{% block %}`` of the same
+template (jinja2-fragments), so a fragment and its page never drift apart.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from jinja2_fragments.fastapi import Jinja2Blocks
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import Response
+
+from backend.config import get_settings
+from web.i18n import LANG_COOKIE, requested_locale
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+templates = Jinja2Blocks(directory=str(TEMPLATE_DIR))
+templates.env.trim_blocks = True
+templates.env.lstrip_blocks = True
+
+
+def _number(value: float | int | None, digits: int = 0) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def _json_attr(value: Any) -> Markup:
+    """JSON for a ``data-*`` attribute (autoescaping quotes it safely; no inline script needed)."""
+    return Markup.escape(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+templates.env.filters["number"] = _number
+templates.env.filters["json_attr"] = _json_attr
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def render(request: Request, name: str, context: dict[str, Any], *, block: str | None = None,
+           status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """Render ``name`` with the page context of ``request`` (see ``web.deps.page_context``) plus ``context``.
+
+    ``block`` renders only that block (for HTMX swaps). Answers that depend on HX-Request say so in Vary.
+    """
+    from web.deps import page_context
+
+    full = page_context(request) | context
+    response = templates.TemplateResponse(request, name, full, status_code=status_code, headers=headers,
+                                          block_name=block)
+    response.headers["Vary"] = "HX-Request, Cookie"
+    asked = requested_locale(request)
+    if asked is not None:  # ?lang= is remembered for the next pages
+        response.set_cookie(LANG_COOKIE, asked, max_age=365 * 24 * 3600, httponly=True, samesite="lax",
+                            secure=get_settings().cookie_secure, path="/")
+    return response
