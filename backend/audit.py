@@ -11,9 +11,28 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import NO_VALUE
 
-from backend.models import ApiToken, AuditLog, Firm, Listing, Park, Permit, Site, User, UserPark, utcnow
+from backend.models import (
+    ApiToken,
+    AuditLog,
+    Deal,
+    DealEvent,
+    DealNote,
+    Delivery,
+    Firm,
+    Listing,
+    MatchRun,
+    Park,
+    Permit,
+    Proposal,
+    RegionalOverride,
+    Site,
+    User,
+    UserPark,
+    utcnow,
+)
 
-AUDITED = (Park, Firm, Site, Listing, Permit, User, UserPark, ApiToken)
+AUDITED = (Park, Firm, Site, Listing, Permit, User, UserPark, ApiToken,
+           MatchRun, Proposal, Deal, DealEvent, DealNote, Delivery, RegionalOverride)
 SECRET_FIELDS = frozenset({"password_hash", "token_hash"})
 SKIPPED_FIELDS = frozenset({"created_at", "updated_at"})
 

@@ -172,3 +172,176 @@ class AuditLog(SQLModel, table=True):
     entity: str = Field(max_length=40, index=True)
     entity_id: int | None = Field(default=None, index=True)
     changes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+# --- match runs, proposals, deals (issue 5) ------------------------------------------------------------
+RUN_KINDS = ("match", "what_if")
+RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+PROPOSAL_STATUSES = ("open", "forwarded")
+DEAL_STATUSES = ("proposed", "interested", "negotiating", "agreed", "active", "completed", "declined",
+                 "cancelled")
+OVERRIDE_KINDS = ("price", "disposal_cost", "circuity")
+
+
+class MatchRun(SQLModel, table=True):
+    """One call of the matcher over a scope: its parameters, progress, outcome and statistics.
+
+    ``match`` runs store their links as :class:`Proposal` rows (all in one transaction at the end);
+    ``what_if`` runs (planners' scenarios) keep their links in ``result`` and never create proposals.
+    """
+
+    __tablename__ = "match_run"
+    __table_args__ = (
+        CheckConstraint(_in("kind", RUN_KINDS), name="kind"),
+        CheckConstraint(_in("status", RUN_STATUSES), name="status"),
+        CheckConstraint("percent >= 0 AND percent <= 100", name="percent_range"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(default="match", max_length=8, index=True)
+    status: str = Field(default="queued", max_length=10, index=True)
+    created_by: int | None = Field(default=None, foreign_key="app_user.id", index=True, ondelete="SET NULL")
+    # {"park_ids": [...]} | {"province": "..."} | {"all": true}, plus the park ids it resolved to
+    scope: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    what_if: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    stage: str = Field(default="queued", max_length=20)
+    percent: int = Field(default=0)
+    cancel_requested: bool = Field(default=False)
+    error: str | None = Field(default=None, max_length=2000)
+    kpis: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    stats: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts()
+    started_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    finished_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class Proposal(SQLModel, table=True):
+    """A link proposed by a match run: ``quantity`` (canonical unit of the supply's material, per year)."""
+
+    __table_args__ = (
+        CheckConstraint(_in("status", PROPOSAL_STATUSES), name="status"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="match_run.id", index=True, ondelete="CASCADE")
+    supply_listing_id: int = Field(foreign_key="listing.id", index=True, ondelete="CASCADE")
+    demand_listing_id: int = Field(foreign_key="listing.id", index=True, ondelete="CASCADE")
+    material: str = Field(max_length=64)
+    replaces: str = Field(max_length=64)
+    quantity: float
+    unit: str = Field(max_length=8)
+    ratio: float = Field(default=1.0)
+    distance_km: float
+    mode: str = Field(max_length=32)
+    unit_benefit: float
+    net_benefit: float
+    co2_avoided_t: float
+    explanation: str = Field(max_length=2000)
+    quality_unverified: bool = Field(default=False)
+    status: str = Field(default="open", max_length=10, index=True)
+    created_at: datetime = _ts()
+
+
+class Deal(SQLModel, table=True):
+    """An exchange under way between a have and a want; its state machine lives in ``services.deals``.
+
+    Quantities are per year in the canonical unit of the supply's material; the want receives
+    ``quantity × ratio`` of its own material.
+    """
+
+    __table_args__ = (
+        CheckConstraint(_in("status", DEAL_STATUSES), name="status"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("agreed_quantity IS NULL OR agreed_quantity > 0", name="agreed_quantity_positive"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int | None = Field(default=None, foreign_key="proposal.id", index=True, ondelete="SET NULL")
+    supply_listing_id: int = Field(foreign_key="listing.id", index=True, ondelete="RESTRICT")
+    demand_listing_id: int = Field(foreign_key="listing.id", index=True, ondelete="RESTRICT")
+    supplier_firm_id: int = Field(foreign_key="firm.id", index=True, ondelete="RESTRICT")
+    receiver_firm_id: int = Field(foreign_key="firm.id", index=True, ondelete="RESTRICT")
+    material: str = Field(max_length=64)
+    replaces: str = Field(max_length=64)
+    unit: str = Field(max_length=8)
+    ratio: float = Field(default=1.0)
+    status: str = Field(default="proposed", max_length=12, index=True)
+    quantity: float
+    distance_km: float
+    mode: str = Field(max_length=32)
+    unit_benefit: float = Field(default=0.0, description="yuan per unit moved (matching.economics)")
+    unit_co2_avoided_t: float = Field(default=0.0)
+    supplier_yes_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    supplier_yes_by: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+    receiver_yes_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    receiver_yes_by: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+    agreed_quantity: float | None = None
+    price: float | None = Field(default=None, description="yuan per unit agreed")
+    logistics: str | None = Field(default=None, max_length=400)
+    start_date: date | None = None
+    end_date: date | None = None
+    needs_transfer_approval: bool = Field(default=False)
+    approval_by: str | None = Field(default=None, max_length=200)
+    approval_reference: str | None = Field(default=None, max_length=120)
+    approval_date: date | None = None
+    approval_recorded_by: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+    reason: str | None = Field(default=None, max_length=1000)
+    created_by: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class DealEvent(SQLModel, table=True):
+    """The transition history of a deal: who moved it from which state to which, when, and why."""
+
+    __tablename__ = "deal_event"
+    id: int | None = Field(default=None, primary_key=True)
+    deal_id: int = Field(foreign_key="deal.id", index=True, ondelete="CASCADE")
+    at: datetime = _ts()
+    user_id: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+    action: str = Field(max_length=20)
+    from_status: str = Field(max_length=12)
+    to_status: str = Field(max_length=12)
+    note: str | None = Field(default=None, max_length=2000)
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class DealNote(SQLModel, table=True):
+    __tablename__ = "deal_note"
+    id: int | None = Field(default=None, primary_key=True)
+    deal_id: int = Field(foreign_key="deal.id", index=True, ondelete="CASCADE")
+    user_id: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+    text: str = Field(max_length=4000)
+    created_at: datetime = _ts()
+
+
+class Delivery(SQLModel, table=True):
+    """A recorded delivery on an active deal (canonical unit of the supply's material)."""
+
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+    id: int | None = Field(default=None, primary_key=True)
+    deal_id: int = Field(foreign_key="deal.id", index=True, ondelete="CASCADE")
+    delivered_on: date
+    quantity: float
+    manifest_number: str | None = Field(default=None, max_length=40, description="转移联单 number")
+    note: str | None = Field(default=None, max_length=1000)
+    created_by: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+    created_at: datetime = _ts()
+
+
+class RegionalOverride(SQLModel, table=True):
+    """An admin's regional value replacing the knowledge base's: a material's price or disposal cost
+    (yuan per canonical unit), or a province's circuity (``key`` is the province)."""
+
+    __tablename__ = "regional_override"
+    __table_args__ = (
+        UniqueConstraint("kind", "key", name="uq_regional_override_kind_key"),
+        CheckConstraint(_in("kind", OVERRIDE_KINDS), name="kind"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    key: str = Field(max_length=64)
+    value: float
+    note: str | None = Field(default=None, max_length=400)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()

@@ -176,3 +176,121 @@ def users_clause(actor: Actor) -> ColumnElement[bool]:
         return or_(own, and_(User.role == "firm_user", Firm.park_id.in_(actor.park_ids)))
     return own
 
+
+
+# --- match runs, proposals and deals ---------------------------------------------------------------------
+# Runs: admins run anything; park managers run over their own parks; planners run what-if scenarios only
+# (stored without proposals). Proposals and deals are seen by the firms on either side, the managers of
+# either firm's park, planners (read-only) and admins. A deal is moved by whoever represents one of its two
+# firms (their own side for the double opt-in): the firm's users, the managers of the firm's park, admins.
+# Planners never move deals. For an anonymous listing, the other side learns the firm only once both sides
+# have opted in. Regional overrides of knowledge-base values are kept by admins.
+DEAL_SIDES = ("supplier", "receiver")
+
+
+def can_start_run(actor: Actor, kind: str, park_ids: frozenset[int] | None) -> bool:
+    """``park_ids`` is the run's scope resolved to parks; ``None`` for a province or region-wide run."""
+    if actor.is_admin:
+        return True
+    if kind == "what_if" and actor.role == "planner":
+        return True
+    if actor.role == "park_manager":
+        return park_ids is not None and bool(park_ids) and park_ids <= actor.park_ids
+    return False
+
+
+def can_read_run(actor: Actor, kind: str, created_by: int | None, park_ids: frozenset[int]) -> bool:
+    """``park_ids``: the parks the run covered."""
+    if actor.is_admin or created_by == actor.id:
+        return True
+    if kind == "what_if":
+        return actor.role == "planner"
+    if actor.role == "planner":
+        return True
+    return actor.role == "park_manager" and bool(park_ids) and park_ids <= actor.park_ids
+
+
+def can_cancel_run(actor: Actor, created_by: int | None) -> bool:
+    return actor.is_admin or created_by == actor.id
+
+
+def can_manage_overrides(actor: Actor) -> bool:
+    return actor.is_admin
+
+
+def can_read_overrides(actor: Actor) -> bool:
+    return actor.role in ("admin", "park_manager", "planner")
+
+
+def represents_firm(actor: Actor, firm: Firm) -> bool:
+    """Speaks for the firm in a deal: its users, the managers of its park, admins."""
+    return manages_firm(actor, firm) or is_member(actor, firm.id or -1)
+
+
+def deal_sides(actor: Actor, supplier: Firm, receiver: Firm) -> frozenset[str]:
+    """The sides of a deal this actor speaks for (both for admins and for managers of both parks)."""
+    sides = set()
+    if represents_firm(actor, supplier):
+        sides.add("supplier")
+    if represents_firm(actor, receiver):
+        sides.add("receiver")
+    return frozenset(sides)
+
+
+def can_read_deal(actor: Actor, supplier: Firm, receiver: Firm) -> bool:
+    return actor.role == "planner" or bool(deal_sides(actor, supplier, receiver))
+
+
+def can_move_deal(actor: Actor, supplier: Firm, receiver: Firm) -> bool:
+    return actor.role != "planner" and bool(deal_sides(actor, supplier, receiver))
+
+
+def can_seed_deal(actor: Actor, supplier: Firm, receiver: Firm) -> bool:
+    """Record by hand an exchange that already exists: admins, and the managers of either firm's park."""
+    return manages_firm(actor, supplier) or manages_firm(actor, receiver)
+
+
+def can_record_approval(actor: Actor, supplier: Firm, receiver: Firm) -> bool:
+    """The authorities' approval of a cross-province hazardous transfer is entered by managers or admins."""
+    return manages_firm(actor, supplier) or manages_firm(actor, receiver)
+
+
+def firms_clause(actor: Actor, firm_id_column: ColumnElement[int]) -> ColumnElement[bool]:
+    """SQL: the firm id in ``firm_id_column`` is one the actor represents (no join needed)."""
+    if actor.is_admin:
+        return true()
+    if actor.role == "park_manager":
+        if not actor.park_ids:
+            return false()
+        return firm_id_column.in_(Firm.__table__.select().with_only_columns(Firm.id)
+                                  .where(Firm.park_id.in_(actor.park_ids)).scalar_subquery())
+    if actor.firm_id is not None:
+        return firm_id_column == actor.firm_id
+    return false()
+
+
+def deals_clause(actor: Actor, supplier_col: ColumnElement[int], receiver_col: ColumnElement[int],
+                 ) -> ColumnElement[bool]:
+    """SQL filter matching ``can_read_deal`` (also used for proposals, keyed by the two listings' firms)."""
+    if actor.is_admin or actor.role == "planner":
+        return true()
+    return or_(firms_clause(actor, supplier_col), firms_clause(actor, receiver_col))
+
+
+def pair_may_be_linked(supply: Listing, supply_firm: Firm, demand: Listing, demand_firm: Firm) -> bool:
+    """Confidentiality of a link: private and draft listings are never linked; a ``park`` listing only to a
+    counterpart in its own park (a link shows each side to the other)."""
+    for listing in (supply, demand):
+        if listing.visibility == "private" or listing.status == "draft":
+            return False
+    same_park = supply_firm.park_id == demand_firm.park_id
+    return same_park or (supply.visibility != "park" and demand.visibility != "park")
+
+
+def sees_counterpart(actor: Actor, listing: Listing, firm: Firm, *, both_opted_in: bool,
+                     own_sides: frozenset[str], listing_side: str) -> bool:
+    """May the viewer see who stands behind ``listing`` (one side of a proposal or deal)?"""
+    if listing.visibility != "anonymous" or sees_listing_whole(actor, listing, firm):
+        return True
+    other_side = "receiver" if listing_side == "supplier" else "supplier"
+    return both_opted_in and other_side in own_sides

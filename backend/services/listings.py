@@ -9,14 +9,14 @@ viewer is allowed to see, so a filter cannot be used to learn more than the list
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, case, literal, not_, or_, select
+from sqlalchemy import and_, case, func, literal, not_, or_, select
 from sqlmodel import Session
 
 from backend import policy
 from backend.errors import Conflict, InvalidInput, NotFound
 from backend.geo import COARSE_PRECISION_KM, bounding_box, distance_km_sql
 from backend.kb import check_material_and_unit, get_kb
-from backend.models import Firm, Listing, Park, Site
+from backend.models import Deal, Firm, Listing, Park, Site
 from backend.policy import Actor
 from backend.schemas import ListingCreate, ListingPublic, ListingUpdate, QuantityBand
 from backend.services.common import changes_of
@@ -204,6 +204,8 @@ def update_listing(*, session: Session, actor: Actor, listing_id: int, listing_i
         if site is None or site.firm_id != listing.firm_id:
             raise InvalidInput.at(("body", "site_id"), f"site {changes['site_id']} is not a site of this firm")
     merged = listing.model_dump() | changes
+    if {"quantity", "unit", "material", "kind"} & changes.keys():
+        _keep_deals_covered(session, listing, merged)
     if "material" in changes and "hw_code" not in changes:
         merged["hw_code"] = None  # re-derived from the new material
     _check_semantics(merged)
@@ -215,9 +217,33 @@ def update_listing(*, session: Session, actor: Actor, listing_id: int, listing_i
     return listing
 
 
+def _keep_deals_covered(session: Session, listing: Listing, merged: dict[str, Any]) -> None:
+    """A listing with deals keeps its kind and material, and never drops below what agreed and active
+    deals already commit."""
+    from backend.services import deals
+
+    n_deals = session.scalar(select(func.count()).select_from(Deal).where(
+        or_(Deal.supply_listing_id == listing.id, Deal.demand_listing_id == listing.id))) or 0
+    if not n_deals:
+        return
+    for field in ("kind", "material"):
+        if merged[field] != getattr(listing, field):
+            raise InvalidInput.at(("body", field), f"listing {listing.id} has deals; its {field} cannot change")
+    committed = (deals.committed_supply if listing.kind == "have" else deals.committed_demand)(
+        session, [listing.id or 0]).get(listing.id or 0, 0.0)
+    probe = Listing.model_validate(merged)
+    if deals.listing_capacity(probe) + deals.TOLERANCE < committed:
+        raise InvalidInput.at(("body", "quantity"), f"agreed and active deals already commit {committed:g} "
+                              f"{get_kb().materials[listing.material].unit} of this listing per year")
+
+
 def delete_listing(*, session: Session, actor: Actor, listing_id: int) -> None:
     listing, firm, _site, _park = _visible(session, actor, listing_id)
     policy.require(policy.can_edit_listing(actor, listing, firm), "you may not delete this listing")
+    n_deals = session.scalar(select(func.count()).select_from(Deal).where(
+        or_(Deal.supply_listing_id == listing_id, Deal.demand_listing_id == listing_id))) or 0
+    if n_deals:
+        raise Conflict(f"listing {listing_id} is part of {n_deals} deal(s); close it instead of deleting it")
     session.delete(listing)
     session.flush()
 

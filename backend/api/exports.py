@@ -1,0 +1,66 @@
+"""Exports for GIS, Gephi and spreadsheets; each carries only what the caller may see."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from backend.api.deps import CurrentActor, SessionDep
+from backend.services import exports as svc
+
+router = APIRouter(prefix="/exports", tags=["exports"])
+Province = Annotated[str | None, Query(min_length=2, max_length=40)]
+
+
+def _file(content: str, media_type: str, filename: str) -> Response:
+    return Response(content=content.encode("utf-8"), media_type=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.get("/map.geojson")
+def export_geojson(session: SessionDep, actor: CurrentActor, park_id: int | None = None, province: Province = None,
+                   include_proposals: bool = True) -> Response:
+    import json
+
+    body = svc.geojson(session=session, actor=actor, park_id=park_id, province=province,
+                       include_proposals=include_proposals)
+    return _file(json.dumps(body, ensure_ascii=False), "application/geo+json", "isx-map.geojson")
+
+
+@router.get("/network.graphml")
+def export_graphml(session: SessionDep, actor: CurrentActor, park_id: int | None = None,
+                   province: Province = None) -> Response:
+    return _file(svc.graphml(session=session, actor=actor, park_id=park_id, province=province),
+                 "application/graphml+xml", "isx-network.graphml")
+
+
+@router.get("/network.gexf")
+def export_gexf(session: SessionDep, actor: CurrentActor, park_id: int | None = None,
+                province: Province = None) -> Response:
+    return _file(svc.gexf(session=session, actor=actor, park_id=park_id, province=province),
+                 "application/gexf+xml", "isx-network.gexf")
+
+
+@router.get("/listings.csv")
+def export_listings(session: SessionDep, actor: CurrentActor, park_id: int | None = None,
+                    province: Province = None) -> Response:
+    return _file(svc.listings_csv(session=session, actor=actor, park_id=park_id, province=province),
+                 "text/csv; charset=utf-8", "isx-listings.csv")
+
+
+@router.get("/deals.csv")
+def export_deals(session: SessionDep, actor: CurrentActor) -> Response:
+    return _file(svc.deals_csv(session=session, actor=actor), "text/csv; charset=utf-8", "isx-deals.csv")
+
+
+@router.get("/deliveries.csv")
+def export_deliveries(session: SessionDep, actor: CurrentActor) -> Response:
+    return _file(svc.deliveries_csv(session=session, actor=actor), "text/csv; charset=utf-8",
+                 "isx-deliveries.csv")
+
+
+@router.get("/kpis.csv")
+def export_kpis(session: SessionDep, actor: CurrentActor,
+                group_by: Literal["park", "province", "region"] = "park", park_id: int | None = None,
+                province: Province = None) -> Response:
+    return _file(svc.kpis_csv(session=session, actor=actor, group_by=group_by, park_id=park_id, province=province),
+                 "text/csv; charset=utf-8", "isx-kpis.csv")

@@ -1,0 +1,18 @@
+"""KPIs per park, province or region and per material family, against the utilisation targets."""
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from backend.api.deps import CurrentActor, SessionDep
+from backend.services import kpis as svc
+
+router = APIRouter(prefix="/kpis", tags=["kpis"])
+
+
+@router.get("")
+def get_kpis(session: SessionDep, actor: CurrentActor,
+             group_by: Literal["park", "province", "region"] = "park", park_id: int | None = None,
+             province: Annotated[str | None, Query(min_length=2, max_length=40)] = None) -> dict[str, Any]:
+    """Chart-ready JSON: ``groups`` (per family and per target) and ``series`` (labels + datasets)."""
+    return svc.kpis(session=session, actor=actor, group_by=group_by, park_id=park_id, province=province)

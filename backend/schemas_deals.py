@@ -1,0 +1,330 @@
+"""API shapes of match runs, proposals, deals, the benefit ledger, KPIs and regional overrides."""
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StringConstraints, model_validator
+
+from backend.schemas import ListingPublic, Money, Quantity, QuantityBand, Strict
+
+RunKind = Literal["match", "what_if"]
+RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+ProposalStatus = Literal["open", "forwarded"]
+DealStatus = Literal["proposed", "interested", "negotiating", "agreed", "active", "completed", "declined",
+                     "cancelled"]
+DealAction = Literal["opt_in", "negotiate", "agree", "activate", "complete", "decline", "cancel"]
+DealSide = Literal["supplier", "receiver"]
+Objective = Literal["benefit", "co2", "diverted"]
+OverrideKind = Literal["price", "disposal_cost", "circuity"]
+
+MaterialId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+NonNegative = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
+
+
+# --- runs ----------------------------------------------------------------------------------------------
+class RunScope(Strict):
+    """Exactly one of: ``park_ids`` (one park or several), ``province``, or ``all``."""
+
+    park_ids: Annotated[list[int], Field(min_length=1, max_length=500)] | None = None
+    province: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=40)] | None = None
+    all: bool = False
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "RunScope":
+        given = [self.park_ids is not None, self.province is not None, self.all]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of park_ids, province or all=true")
+        return self
+
+
+class RunOptions(Strict):
+    families: Annotated[list[Annotated[str, StringConstraints(max_length=40)]], Field(max_length=50)] | None = None
+    objective: Objective | dict[Objective, Annotated[float, Field(ge=0, le=1e6)]] = "benefit"
+    mode: Literal["linear", "milp"] = "linear"
+    time_limit: Annotated[float, Field(gt=0, le=3600)] = 60.0
+
+
+class HubIn(Strict):
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+    lat: Annotated[float, Field(ge=-90, le=90)]
+    lon: Annotated[float, Field(ge=-180, le=180)]
+    capacity: Quantity
+    fixed_cost: NonNegative
+    handling_per_unit: NonNegative = 0.0
+    materials: list[MaterialId] = Field(default_factory=list)
+
+
+class ModeIn(Strict):
+    """A transport mode to add or change (e.g. a pipeline): costs per unit of what it carries."""
+
+    cost_per_tkm: NonNegative | None = None
+    handling_per_t: NonNegative | None = None
+    co2_kg_per_tkm: NonNegative | None = None
+    max_distance_km: Annotated[float, Field(gt=0, le=1e5)] | None = None
+    annualised_capex_per_km: NonNegative | None = None
+
+
+class SiteDistanceIn(Strict):
+    """A stated road or pipeline distance between two sites (e.g. a new pipeline's route)."""
+
+    from_site_id: int
+    to_site_id: int
+    km: Annotated[float, Field(ge=0, le=1e5)]
+
+
+class WhatIf(Strict):
+    remove_firm_ids: Annotated[list[int], Field(max_length=500)] = Field(default_factory=list)
+    prices: dict[MaterialId, NonNegative] = Field(default_factory=dict)
+    disposal_costs: dict[MaterialId, NonNegative] = Field(default_factory=dict)
+    hubs: Annotated[list[HubIn], Field(max_length=50)] = Field(default_factory=list)
+    transport: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")], ModeIn] = Field(
+        default_factory=dict)
+    distances: Annotated[list[SiteDistanceIn], Field(max_length=1000)] = Field(default_factory=list)
+
+
+class RunCreate(Strict):
+    kind: RunKind = "match"
+    scope: RunScope
+    options: RunOptions = Field(default_factory=RunOptions)
+    what_if: WhatIf | None = None
+
+    @model_validator(mode="after")
+    def _what_if_only_for_what_if(self) -> "RunCreate":
+        if self.what_if is not None and self.kind != "what_if":
+            raise ValueError("what_if changes need kind 'what_if'")
+        return self
+
+
+class RunPublic(BaseModel):
+    id: int
+    kind: RunKind
+    status: RunStatus
+    created_by: int | None
+    scope: dict[str, Any]
+    options: dict[str, Any]
+    what_if: dict[str, Any]
+    stage: str
+    percent: int
+    cancel_requested: bool
+    error: str | None
+    kpis: dict[str, Any]
+    stats: dict[str, Any]
+    result: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class ProposalPublic(BaseModel):
+    """A proposed link as one viewer sees it. Where the viewer may not see the other side whole (an
+    anonymous listing), the quantity is a band, the distance and unit benefit are rounded and the
+    explanation, total benefit and CO2 are left out: together they would reveal the exact figures."""
+
+    id: int
+    run_id: int
+    status: ProposalStatus
+    anonymised: bool
+    supply: ListingPublic
+    demand: ListingPublic
+    material: str
+    replaces: str
+    quantity: float | None
+    quantity_band: QuantityBand | None
+    unit: str
+    ratio: float
+    distance_km: float
+    mode: str
+    unit_benefit: float
+    net_benefit: float | None
+    co2_avoided_t: float | None
+    explanation: str | None
+    quality_unverified: bool
+    deal_id: int | None
+    created_at: datetime
+
+
+# --- deals ---------------------------------------------------------------------------------------------
+class DealCreate(Strict):
+    """From a proposal (``proposal_id``), or seeded by hand by a park manager (both listings + quantity)."""
+
+    proposal_id: int | None = None
+    supply_listing_id: int | None = None
+    demand_listing_id: int | None = None
+    quantity: Quantity | None = None
+    note: Note | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DealCreate":
+        manual = (self.supply_listing_id, self.demand_listing_id, self.quantity)
+        if self.proposal_id is not None and any(v is not None for v in manual):
+            raise ValueError("give either proposal_id or supply_listing_id, demand_listing_id and quantity")
+        if self.proposal_id is None and any(v is None for v in manual):
+            raise ValueError("give proposal_id, or supply_listing_id, demand_listing_id and quantity")
+        return self
+
+
+class DealTransition(Strict):
+    action: DealAction
+    side: DealSide | None = Field(default=None, description="opt_in: the side you answer for")
+    note: Note | None = None
+    reason: Reason | None = None
+
+
+class DealTerms(Strict):
+    agreed_quantity: Quantity | None = None
+    price: Money | None = None
+    logistics: Annotated[str, StringConstraints(strip_whitespace=True, max_length=400)] | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+
+    @model_validator(mode="after")
+    def _dates(self) -> "DealTerms":
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise ValueError("end_date must not be before start_date")
+        return self
+
+
+class ApprovalCreate(Strict):
+    approved_by: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+    approval_date: date
+
+
+class DealNoteCreate(Strict):
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+
+
+class DeliveryCreate(Strict):
+    delivered_on: date
+    quantity: Quantity
+    manifest_number: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{4,40}$")] | None = Field(
+        default=None, description="转移联单 number; required for hazardous waste")
+    note: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class DealGates(BaseModel):
+    hazardous: bool
+    hw_code: str | None
+    receiver_permit: str | None
+    permit_ok: bool
+    cross_province: bool
+    needs_transfer_approval: bool
+    approval_recorded: bool
+    restriction: str | None
+
+
+class DealPublic(BaseModel):
+    id: int
+    status: DealStatus
+    proposal_id: int | None
+    supply: ListingPublic
+    demand: ListingPublic
+    supplier_firm_id: int | None
+    supplier_firm_name: str | None
+    receiver_firm_id: int | None
+    receiver_firm_name: str | None
+    material: str
+    replaces: str
+    unit: str
+    ratio: float
+    quantity: float
+    distance_km: float
+    mode: str
+    supplier_yes: bool
+    receiver_yes: bool
+    agreed_quantity: float | None
+    price: float | None
+    logistics: str | None
+    start_date: date | None
+    end_date: date | None
+    approval_by: str | None
+    approval_reference: str | None
+    approval_date: date | None
+    reason: str | None
+    gates: DealGates
+    your_sides: list[DealSide]
+    allowed_actions: list[DealAction]
+    created_at: datetime
+    updated_at: datetime
+
+
+class DealEventPublic(BaseModel):
+    id: int
+    at: datetime
+    user_id: int | None
+    action: str
+    from_status: str
+    to_status: str
+    note: str | None
+    reason: str | None
+
+
+class DealNotePublic(BaseModel):
+    id: int
+    user_id: int | None
+    text: str
+    created_at: datetime
+
+
+class DeliveryPublic(BaseModel):
+    id: int
+    deal_id: int
+    delivered_on: date
+    quantity: float
+    manifest_number: str | None
+    note: str | None
+    created_at: datetime
+
+
+# --- ledger --------------------------------------------------------------------------------------------
+class LedgerInput(BaseModel):
+    name: str
+    value: float | str | None
+    unit: str
+    source: str
+
+
+class LedgerFigures(BaseModel):
+    quantity: float
+    landfill_diverted_t: float
+    co2_avoided_t: float
+    cost_saved_yuan: float
+    env_tax_avoided_yuan: float
+    raw_material_substituted: float
+    raw_material: str
+    raw_material_unit: str
+
+
+class LedgerPublic(BaseModel):
+    deal_id: int
+    unit: str
+    planned: LedgerFigures
+    realised: LedgerFigures
+    approximate: bool
+    formulas: dict[str, str]
+    inputs: list[LedgerInput]
+
+
+# --- regional overrides --------------------------------------------------------------------------------
+class OverrideCreate(Strict):
+    kind: OverrideKind
+    key: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    value: Annotated[float, Field(ge=0, le=1e7, allow_inf_nan=False)]
+    note: Annotated[str, StringConstraints(max_length=400)] | None = None
+
+
+class OverrideUpdate(Strict):
+    value: Annotated[float, Field(ge=0, le=1e7, allow_inf_nan=False)] | None = None
+    note: Annotated[str, StringConstraints(max_length=400)] | None = None
+
+
+class OverridePublic(BaseModel):
+    id: int
+    kind: OverrideKind
+    key: str
+    value: float
+    note: str | None
+    created_at: datetime
+    updated_at: datetime

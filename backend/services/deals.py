@@ -1,0 +1,608 @@
+"""Deals: the one place where a deal changes state, with its integrity checks and regulatory gates.
+
+States and the transitions between them (``TRANSITIONS``)::
+
+    proposed --opt_in (both sides)--> interested --negotiate--> negotiating --agree--> agreed
+             --activate--> active --complete--> completed
+    any open state --decline / cancel (reason required)--> declined / cancelled
+
+``opt_in`` records one side's yes (supplier and receiver separately); the deal becomes ``interested`` when
+both sides have said yes. Who may act: see ``backend.policy`` (the firms' own users for their side, the
+managers of either firm's park, admins; planners never).
+
+Integrity: deals in ``agreed`` or ``active`` never commit more than the have's quantity, nor deliver more
+than the want's. ``agree`` locks the deal and both listing rows (``SELECT ... FOR UPDATE`` on PostgreSQL;
+SQLite serialises writers) and sums the committed quantities in the same transaction.
+
+Gates (knowledge base): a hazardous material needs the receiver's valid permit covering its HW code (checked
+on agree and activate); a hazardous transfer between provinces needs a recorded approval before it becomes
+active; a substitution the knowledge base restricts cannot become a deal.
+"""
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from backend import policy
+from backend.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from backend.geo import COARSE_PRECISION_KM
+from backend.kb import get_kb
+from backend.models import (
+    Deal,
+    DealEvent,
+    DealNote,
+    Delivery,
+    Firm,
+    Listing,
+    Park,
+    Permit,
+    Proposal,
+    Site,
+    User,
+    utcnow,
+)
+from backend.policy import Actor
+from backend.schemas_deals import (
+    ApprovalCreate,
+    DealCreate,
+    DealGates,
+    DealNoteCreate,
+    DealPublic,
+    DealTerms,
+    DealTransition,
+    DeliveryCreate,
+    LedgerPublic,
+)
+from backend.services import ledger as ledger_svc
+from backend.services.listings import to_public as listing_public
+from backend.services.query import apply_sort, page
+from matching.economics import permit_covers
+
+OPEN = ("proposed", "interested", "negotiating", "agreed", "active")
+TERMINAL = ("completed", "declined", "cancelled")
+COMMITTING = ("agreed", "active")
+# action -> (states it may start from, state it leads to)
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "opt_in": (("proposed",), "interested"),
+    "negotiate": (("interested",), "negotiating"),
+    "agree": (("negotiating",), "agreed"),
+    "activate": (("agreed",), "active"),
+    "complete": (("active",), "completed"),
+    "decline": (OPEN, "declined"),
+    "cancel": (OPEN, "cancelled"),
+}
+TERMS_STATES = ("interested", "negotiating")
+SORTABLE = {"id": Deal.id, "status": Deal.status, "created_at": Deal.created_at, "updated_at": Deal.updated_at}
+TOLERANCE = 1e-9
+
+
+# --- quantities ----------------------------------------------------------------------------------------
+def listing_capacity(listing: Listing) -> float:
+    """A listing's quantity per year in its material's canonical unit ('once' counts as one year)."""
+    return ledger_svc.canonical(listing.quantity, listing.unit, listing.material)
+
+
+def committed_supply(session: Session, listing_ids: Iterable[int], *, exclude_deal: int | None = None,
+                     ) -> dict[int, float]:
+    """Per have listing: canonical units per year committed by agreed and active deals."""
+    ids = list(listing_ids)
+    if not ids:
+        return {}
+    stmt = (select(Deal.supply_listing_id, func.sum(Deal.agreed_quantity))
+            .where(Deal.supply_listing_id.in_(ids), Deal.status.in_(COMMITTING)).group_by(Deal.supply_listing_id))
+    if exclude_deal is not None:
+        stmt = stmt.where(Deal.id != exclude_deal)
+    return {int(k): float(v or 0.0) for k, v in session.execute(stmt).all()}
+
+
+def committed_demand(session: Session, listing_ids: Iterable[int], *, exclude_deal: int | None = None,
+                     ) -> dict[int, float]:
+    """Per want listing: canonical units (of the want's material) per year that agreed and active deals
+    deliver, i.e. agreed quantity × ratio."""
+    ids = list(listing_ids)
+    if not ids:
+        return {}
+    stmt = (select(Deal.demand_listing_id, func.sum(Deal.agreed_quantity * Deal.ratio))
+            .where(Deal.demand_listing_id.in_(ids), Deal.status.in_(COMMITTING)).group_by(Deal.demand_listing_id))
+    if exclude_deal is not None:
+        stmt = stmt.where(Deal.id != exclude_deal)
+    return {int(k): float(v or 0.0) for k, v in session.execute(stmt).all()}
+
+
+# --- loading and shaping -------------------------------------------------------------------------------
+class Sides:
+    """A deal with both listings, firms, sites and parks loaded."""
+
+    def __init__(self, session: Session, deal: Deal) -> None:
+        self.deal = deal
+        self.supply = _get(session, Listing, deal.supply_listing_id)
+        self.demand = _get(session, Listing, deal.demand_listing_id)
+        self.supplier = _get(session, Firm, deal.supplier_firm_id)
+        self.receiver = _get(session, Firm, deal.receiver_firm_id)
+        self.supply_site = _get(session, Site, self.supply.site_id)
+        self.demand_site = _get(session, Site, self.demand.site_id)
+        self.supply_park = _get(session, Park, self.supplier.park_id)
+        self.demand_park = _get(session, Park, self.receiver.park_id)
+
+    @property
+    def both_opted_in(self) -> bool:
+        return self.deal.supplier_yes_at is not None and self.deal.receiver_yes_at is not None
+
+
+def _get(session: Session, model: Any, ident: int) -> Any:
+    obj = session.get(model, ident)
+    if obj is None:  # pragma: no cover - foreign keys keep these
+        raise NotFound(f"{model.__name__.lower()} {ident} not found")
+    return obj
+
+
+def _readable(session: Session, actor: Actor, deal_id: int) -> Sides:
+    deal = session.get(Deal, deal_id)
+    if deal is None:
+        raise NotFound(f"deal {deal_id} not found")
+    sides = Sides(session, deal)
+    if not policy.can_read_deal(actor, sides.supplier, sides.receiver):
+        raise NotFound(f"deal {deal_id} not found")
+    return sides
+
+
+def _shown(actor: Actor, s: Sides, own: frozenset[str]) -> tuple[bool, bool]:
+    """(supplier side shown whole, receiver side shown whole) to this viewer."""
+    sup = policy.sees_counterpart(actor, s.supply, s.supplier, both_opted_in=s.both_opted_in, own_sides=own,
+                                  listing_side="supplier")
+    rec = policy.sees_counterpart(actor, s.demand, s.receiver, both_opted_in=s.both_opted_in, own_sides=own,
+                                  listing_side="receiver")
+    return sup, rec
+
+
+def gates(session: Session, s: Sides, today: date | None = None) -> DealGates:
+    kb = get_kb()
+    today = today or date.today()
+    material = kb.materials.get(s.deal.material)
+    hazardous = bool(material and material.hazardous)
+    hw = (s.supply.hw_code or (material.hw_code if material else None)) if hazardous else None
+    permit_number = None
+    if hazardous:
+        for permit in session.scalars(select(Permit).where(Permit.firm_id == s.receiver.id,
+                                                           Permit.valid_from <= today, Permit.valid_to >= today)
+                                      .order_by(Permit.valid_to.desc())):
+            if permit_covers(permit.hw_codes, hw):
+                permit_number = permit.number
+                break
+    cross = s.supply_park.province != s.demand_park.province
+    return DealGates(hazardous=hazardous, hw_code=hw, receiver_permit=permit_number,
+                     permit_ok=not hazardous or permit_number is not None, cross_province=cross,
+                     needs_transfer_approval=s.deal.needs_transfer_approval,
+                     approval_recorded=s.deal.approval_reference is not None,
+                     restriction=ledger_svc.restriction_reason(kb, s.deal.material, s.deal.replaces))
+
+
+def allowed_actions(actor: Actor, s: Sides) -> list[str]:
+    if not policy.can_move_deal(actor, s.supplier, s.receiver):
+        return []
+    own = policy.deal_sides(actor, s.supplier, s.receiver)
+    out = []
+    for action, (sources, _target) in TRANSITIONS.items():
+        if s.deal.status not in sources:
+            continue
+        if action == "opt_in":
+            said = {"supplier": s.deal.supplier_yes_at is not None, "receiver": s.deal.receiver_yes_at is not None}
+            if all(said[side] for side in own):
+                continue
+        out.append(action)
+    return out
+
+
+def to_public(session: Session, actor: Actor, s: Sides) -> DealPublic:
+    own = policy.deal_sides(actor, s.supplier, s.receiver)
+    sup_whole, rec_whole = _shown(actor, s, own)
+    d = s.deal
+    distance = d.distance_km
+    if not (sup_whole and rec_whole):
+        distance = round(distance / ledger_svc.ROUNDED_KM) * ledger_svc.ROUNDED_KM
+    return DealPublic(
+        id=d.id or 0, status=d.status, proposal_id=d.proposal_id,
+        supply=listing_public(s.supply, s.supplier, s.supply_site, s.supply_park, anonymised=not sup_whole),
+        demand=listing_public(s.demand, s.receiver, s.demand_site, s.demand_park, anonymised=not rec_whole),
+        supplier_firm_id=s.supplier.id if sup_whole else None,
+        supplier_firm_name=s.supplier.name if sup_whole else None,
+        receiver_firm_id=s.receiver.id if rec_whole else None,
+        receiver_firm_name=s.receiver.name if rec_whole else None,
+        material=d.material, replaces=d.replaces, unit=d.unit, ratio=d.ratio, quantity=d.quantity,
+        distance_km=distance, mode=d.mode, supplier_yes=d.supplier_yes_at is not None,
+        receiver_yes=d.receiver_yes_at is not None, agreed_quantity=d.agreed_quantity, price=d.price,
+        logistics=d.logistics, start_date=d.start_date, end_date=d.end_date, approval_by=d.approval_by,
+        approval_reference=d.approval_reference, approval_date=d.approval_date, reason=d.reason,
+        gates=_gates_shown(gates(session, s), rec_whole), your_sides=sorted(own),
+        allowed_actions=allowed_actions(actor, s),
+        created_at=d.created_at, updated_at=d.updated_at)
+
+
+def _gates_shown(g: DealGates, receiver_whole: bool) -> DealGates:
+    """A permit number names its holder: not shown while the receiver is anonymous to the viewer."""
+    return g if receiver_whole else g.model_copy(update={"receiver_permit": None})
+
+
+def _hidden_users(session: Session, actor: Actor, s: Sides) -> frozenset[int]:
+    """Users of a side the viewer may not identify yet (their ids are left out of history and notes)."""
+    sup_whole, rec_whole = _shown(actor, s, policy.deal_sides(actor, s.supplier, s.receiver))
+    hidden_firms = [f.id for f, whole in ((s.supplier, sup_whole), (s.receiver, rec_whole)) if not whole]
+    if not hidden_firms:
+        return frozenset()
+    return frozenset(session.scalars(select(User.id).where(User.firm_id.in_(hidden_firms))))
+
+
+def get_deal(*, session: Session, actor: Actor, deal_id: int) -> DealPublic:
+    return to_public(session, actor, _readable(session, actor, deal_id))
+
+
+def list_deals(*, session: Session, actor: Actor, status: str | None = None, listing_id: int | None = None,
+               sort: str | None = None, skip: int = 0, limit: int = 100) -> tuple[list[DealPublic], int]:
+    stmt = select(Deal).where(policy.deals_clause(actor, Deal.supplier_firm_id, Deal.receiver_firm_id))
+    if status:
+        stmt = stmt.where(Deal.status == status)
+    if listing_id is not None:
+        stmt = stmt.where(or_(Deal.supply_listing_id == listing_id, Deal.demand_listing_id == listing_id))
+    rows, total = page(session, apply_sort(stmt, sort, SORTABLE, Deal.id), skip=skip, limit=limit)
+    return [to_public(session, actor, Sides(session, r[0])) for r in rows], total
+
+
+def events(*, session: Session, actor: Actor, deal_id: int) -> list[DealEvent]:
+    s = _readable(session, actor, deal_id)
+    hidden = _hidden_users(session, actor, s)
+    rows = session.scalars(select(DealEvent).where(DealEvent.deal_id == deal_id).order_by(DealEvent.id))
+    return [e.model_copy(update={"user_id": None}) if e.user_id in hidden else e for e in rows]
+
+
+# --- creation ------------------------------------------------------------------------------------------
+def _listing_row(session: Session, listing_id: int) -> tuple[Listing, Firm, Site, Park] | None:
+    row = session.execute(select(Listing, Firm, Site, Park).join(Firm, Firm.id == Listing.firm_id)
+                          .join(Site, Site.id == Listing.site_id).join(Park, Park.id == Firm.park_id)
+                          .where(Listing.id == listing_id)).first()
+    return None if row is None else (row[0], row[1], row[2], row[3])
+
+
+def _visible_listing(session: Session, actor: Actor, listing_id: int) -> bool:
+    return session.scalar(select(Listing.id).join(Firm, Firm.id == Listing.firm_id)
+                          .where(Listing.id == listing_id, policy.listing_visible_clause(actor))) is not None
+
+
+def create_deal(*, session: Session, actor: Actor, deal_in: DealCreate) -> Deal:
+    kb = get_kb()
+    pr = ledger_svc.pricing(session)
+    proposal: Proposal | None = None
+    if deal_in.proposal_id is not None:
+        proposal = session.get(Proposal, deal_in.proposal_id)
+        if proposal is None or not proposal_visible(session, actor, proposal):
+            raise InvalidInput.at(("body", "proposal_id"), f"proposal {deal_in.proposal_id} does not exist")
+        supply_id, demand_id, quantity = proposal.supply_listing_id, proposal.demand_listing_id, proposal.quantity
+    else:
+        assert deal_in.supply_listing_id is not None and deal_in.demand_listing_id is not None
+        assert deal_in.quantity is not None
+        supply_id, demand_id, quantity = deal_in.supply_listing_id, deal_in.demand_listing_id, deal_in.quantity
+        for field, ident in (("supply_listing_id", supply_id), ("demand_listing_id", demand_id)):
+            if not _visible_listing(session, actor, ident):
+                raise InvalidInput.at(("body", field), f"listing {ident} does not exist")
+    sup_row, dem_row = _listing_row(session, supply_id), _listing_row(session, demand_id)
+    if sup_row is None or dem_row is None:  # pragma: no cover - foreign keys keep these
+        raise InvalidInput.at(("body", "proposal_id"), "a listing of this proposal is gone")
+    supply, supplier, supply_site, supply_park = sup_row
+    demand, receiver, demand_site, demand_park = dem_row
+    if proposal is None:
+        policy.require(policy.can_seed_deal(actor, supplier, receiver),
+                       "only admins and the park managers of either firm record deals by hand")
+    else:
+        policy.require(policy.can_move_deal(actor, supplier, receiver),
+                       "only the two firms, their park managers and admins turn a proposal into a deal")
+    if supply.kind != "have":
+        raise InvalidInput.at(("body", "supply_listing_id"), f"listing {supply.id} is not a have")
+    if demand.kind != "want":
+        raise InvalidInput.at(("body", "demand_listing_id"), f"listing {demand.id} is not a want")
+    for field, listing in (("supply_listing_id", supply), ("demand_listing_id", demand)):
+        if listing.status != "active":
+            raise InvalidInput.at(("body", field), f"listing {listing.id} is not active")
+    if not policy.pair_may_be_linked(supply, supplier, demand, receiver):
+        raise InvalidInput.at(("body", "demand_listing_id"),
+                              "a park-only listing can be linked only within its own park")
+    reason = ledger_svc.restriction_reason(kb, supply.material, demand.material)
+    if reason is not None:
+        raise InvalidInput.at(("body", "demand_listing_id"), f"blocked by the knowledge base: {reason}",
+                              "restricted")
+    if proposal is not None:
+        if proposal.status != "open":
+            raise Conflict(f"proposal {proposal.id} already has a deal")
+        distance, same_site, mode = proposal.distance_km, proposal.mode == "on_site", proposal.mode
+    else:
+        same_site = supply_site.id == demand_site.id
+        distance = ledger_svc.road_distance_km(pr, supply_site, demand_site, supply_park.province)
+        mode = None
+    lf = ledger_svc.link_figures(pr, supply=supply, demand_material=demand.material, distance_km=distance,
+                                 same_site=same_site, mode=mode)
+    if lf is None:
+        raise InvalidInput.at(("body", "demand_listing_id"),
+                              f"{supply.material} cannot serve a want for {demand.material} over "
+                              f"{distance:.0f} km (no substitution rule or transport mode allows it)")
+    material = kb.materials[supply.material]
+    deal = Deal(proposal_id=proposal.id if proposal else None, supply_listing_id=supply.id,
+                demand_listing_id=demand.id, supplier_firm_id=supplier.id, receiver_firm_id=receiver.id,
+                material=supply.material, replaces=demand.material, unit=material.unit, ratio=lf.economics.ratio,
+                quantity=quantity, distance_km=distance, mode=lf.economics.mode,
+                unit_benefit=lf.economics.unit_benefit, unit_co2_avoided_t=lf.economics.unit_co2_avoided_t,
+                needs_transfer_approval=material.hazardous and supply_park.province != demand_park.province,
+                created_by=actor.id)
+    session.add(deal)
+    if proposal is not None:
+        proposal.status = "forwarded"
+        session.add(proposal)
+    session.flush()
+    _event(session, actor, deal, "create", "proposed", "proposed", note=deal_in.note)
+    session.flush()
+    return deal
+
+
+def _event(session: Session, actor: Actor, deal: Deal, action: str, from_status: str, to_status: str, *,
+           note: str | None = None, reason: str | None = None) -> None:
+    session.add(DealEvent(deal_id=deal.id or 0, user_id=actor.id, action=action, from_status=from_status,
+                          to_status=to_status, note=note, reason=reason))
+
+
+# --- the state machine ---------------------------------------------------------------------------------
+def _lock_deal(session: Session, deal_id: int) -> Deal:
+    deal = session.scalar(select(Deal).where(Deal.id == deal_id).with_for_update()
+                          .execution_options(populate_existing=True))
+    if deal is None:
+        raise NotFound(f"deal {deal_id} not found")
+    return deal
+
+
+def _check_integrity(session: Session, s: Sides) -> None:
+    """With both listing rows locked: agreed + active deals stay within the have's and the want's quantity."""
+    d = s.deal
+    session.execute(select(Listing.id).where(Listing.id.in_(sorted({d.supply_listing_id, d.demand_listing_id})))
+                    .order_by(Listing.id).with_for_update())
+    for listing in (s.supply, s.demand):
+        session.refresh(listing)
+    qty = d.agreed_quantity or 0.0
+    have_cap = listing_capacity(s.supply)
+    have_used = committed_supply(session, [s.supply.id or 0], exclude_deal=d.id).get(s.supply.id or 0, 0.0)
+    if have_used + qty > have_cap * (1 + TOLERANCE):
+        raise Conflict(f"the have listing {s.supply.id} has {max(have_cap - have_used, 0.0):g} {d.unit}/yr "
+                       f"left uncommitted; this deal needs {qty:g}")
+    want_cap = listing_capacity(s.demand)
+    want_used = committed_demand(session, [s.demand.id or 0], exclude_deal=d.id).get(s.demand.id or 0, 0.0)
+    if want_used + qty * d.ratio > want_cap * (1 + TOLERANCE):
+        raise Conflict(f"the want listing {s.demand.id} needs only {max(want_cap - want_used, 0.0):g} more per "
+                       f"year; this deal would deliver {qty * d.ratio:g}")
+
+
+def _check_gates(session: Session, s: Sides, *, activating: bool) -> None:
+    g = gates(session, s)
+    if g.restriction:
+        raise Conflict(f"blocked by the knowledge base: {g.restriction}")
+    if not g.permit_ok:
+        raise Conflict(f"{s.deal.material} is hazardous waste ({g.hw_code}): the receiving firm needs a valid "
+                       f"permit covering {g.hw_code}")
+    if activating and g.needs_transfer_approval and not g.approval_recorded:
+        raise Conflict("a cross-province transfer of hazardous waste needs its approval recorded "
+                       "(POST /deals/{id}/approval) before the deal becomes active")
+
+
+def transition(*, session: Session, actor: Actor, deal_id: int, move: DealTransition) -> Deal:
+    s = _readable(session, actor, deal_id)
+    policy.require(policy.can_move_deal(actor, s.supplier, s.receiver), "you may not move this deal")
+    own = policy.deal_sides(actor, s.supplier, s.receiver)
+    deal = _lock_deal(session, deal_id)
+    s.deal = deal
+    sources, target = TRANSITIONS[move.action]
+    if deal.status not in sources:
+        raise Conflict(f"cannot {move.action.replace('_', ' ')} a deal that is {deal.status}")
+    before = deal.status
+    if move.action in ("decline", "cancel"):
+        if not move.reason:
+            raise InvalidInput.at(("body", "reason"), f"give a reason to {move.action}", "missing")
+        deal.reason = move.reason
+    if move.action == "opt_in":
+        if move.side is not None and move.side not in own:
+            raise PermissionDenied(f"you do not speak for the {move.side} side of this deal")
+        said = {"supplier": deal.supplier_yes_at, "receiver": deal.receiver_yes_at}
+        chosen = [move.side] if move.side else [side for side in policy.DEAL_SIDES if side in own]
+        chosen = [side for side in chosen if said[side] is None]
+        if not chosen:
+            raise Conflict("your side has already said yes")
+        now = utcnow()
+        for side in chosen:
+            setattr(deal, f"{side}_yes_at", now)
+            setattr(deal, f"{side}_yes_by", actor.id)
+        both = deal.supplier_yes_at is not None and deal.receiver_yes_at is not None
+        deal.status = target if both else before
+        _event(session, actor, deal, "opt_in", before, deal.status, note=move.note,
+               reason=f"yes from the {' and '.join(chosen)} side")
+        session.add(deal)
+        session.flush()
+        return deal
+    if move.action == "agree":
+        if deal.agreed_quantity is None:
+            raise Conflict("record the agreed quantity (PATCH /deals/{id}/terms) before agreeing")
+        _check_gates(session, s, activating=False)
+        _check_integrity(session, s)
+        _refresh_figures(session, s)
+    if move.action == "activate":
+        _check_gates(session, s, activating=True)
+        _check_integrity(session, s)
+    deal.status = target
+    session.add(deal)
+    _event(session, actor, deal, move.action, before, target, note=move.note, reason=move.reason)
+    session.flush()
+    return deal
+
+
+def _refresh_figures(session: Session, s: Sides) -> None:
+    """Store today's per-unit benefit and CO2 on the deal (KPIs sum them; the ledger recomputes live)."""
+    pr = ledger_svc.pricing(session)
+    lf = ledger_svc.link_figures(pr, supply=s.supply, demand_material=s.deal.replaces,
+                                 distance_km=s.deal.distance_km, same_site=s.deal.mode == "on_site",
+                                 mode=s.deal.mode)
+    if lf is not None:
+        s.deal.unit_benefit = lf.economics.unit_benefit
+        s.deal.unit_co2_avoided_t = lf.economics.unit_co2_avoided_t
+
+
+def update_terms(*, session: Session, actor: Actor, deal_id: int, terms_in: DealTerms) -> Deal:
+    s = _readable(session, actor, deal_id)
+    policy.require(policy.can_move_deal(actor, s.supplier, s.receiver), "you may not negotiate this deal")
+    deal = _lock_deal(session, deal_id)
+    if deal.status not in TERMS_STATES:
+        raise Conflict(f"terms are negotiated while a deal is interested or negotiating, not {deal.status}")
+    changes = terms_in.model_dump(exclude_unset=True)
+    start, end = changes.get("start_date", deal.start_date), changes.get("end_date", deal.end_date)
+    if start and end and end < start:
+        raise InvalidInput.at(("body", "end_date"), "end_date must not be before start_date")
+    if "agreed_quantity" in changes and changes["agreed_quantity"] is None:
+        raise InvalidInput.at(("body", "agreed_quantity"), "agreed_quantity may not be null")
+    deal.sqlmodel_update(changes)
+    session.add(deal)
+    _event(session, actor, deal, "terms", deal.status, deal.status,
+           note=", ".join(f"{k}={v}" for k, v in changes.items()) or None)
+    session.flush()
+    return deal
+
+
+def record_approval(*, session: Session, actor: Actor, deal_id: int, approval_in: ApprovalCreate) -> Deal:
+    s = _readable(session, actor, deal_id)
+    policy.require(policy.can_record_approval(actor, s.supplier, s.receiver),
+                   "approvals are recorded by park managers or admins")
+    deal = _lock_deal(session, deal_id)
+    if deal.status in TERMINAL:
+        raise Conflict(f"the deal is {deal.status}")
+    if not deal.needs_transfer_approval:
+        raise Conflict("this deal needs no transfer approval")
+    deal.approval_by = approval_in.approved_by
+    deal.approval_reference = approval_in.reference
+    deal.approval_date = approval_in.approval_date
+    deal.approval_recorded_by = actor.id
+    session.add(deal)
+    _event(session, actor, deal, "approval", deal.status, deal.status,
+           note=f"{approval_in.approved_by}, {approval_in.reference}, {approval_in.approval_date.isoformat()}")
+    session.flush()
+    return deal
+
+
+# --- notes and deliveries ------------------------------------------------------------------------------
+def add_note(*, session: Session, actor: Actor, deal_id: int, note_in: DealNoteCreate) -> DealNote:
+    s = _readable(session, actor, deal_id)
+    policy.require(policy.can_move_deal(actor, s.supplier, s.receiver), "only the deal's parties leave notes")
+    note = DealNote(deal_id=deal_id, user_id=actor.id, text=note_in.text)
+    session.add(note)
+    session.flush()
+    return note
+
+
+def list_notes(*, session: Session, actor: Actor, deal_id: int) -> list[DealNote]:
+    s = _readable(session, actor, deal_id)
+    hidden = _hidden_users(session, actor, s)
+    rows = session.scalars(select(DealNote).where(DealNote.deal_id == deal_id).order_by(DealNote.id))
+    return [n.model_copy(update={"user_id": None}) if n.user_id in hidden else n for n in rows]
+
+
+def add_delivery(*, session: Session, actor: Actor, deal_id: int, delivery_in: DeliveryCreate) -> Delivery:
+    s = _readable(session, actor, deal_id)
+    policy.require(policy.can_move_deal(actor, s.supplier, s.receiver), "only the deal's parties record deliveries")
+    if s.deal.status != "active":
+        raise Conflict(f"deliveries are recorded on active deals; this one is {s.deal.status}")
+    if gates(session, s).hazardous and not delivery_in.manifest_number:
+        raise InvalidInput.at(("body", "manifest_number"),
+                              "hazardous waste deliveries need the 转移联单 manifest number", "missing")
+    delivery = Delivery.model_validate(delivery_in, update={"deal_id": deal_id, "created_by": actor.id})
+    session.add(delivery)
+    session.flush()
+    return delivery
+
+
+def list_deliveries(*, session: Session, actor: Actor, deal_id: int) -> list[Delivery]:
+    _readable(session, actor, deal_id)
+    return list(session.scalars(select(Delivery).where(Delivery.deal_id == deal_id)
+                                .order_by(Delivery.delivered_on, Delivery.id)))
+
+
+def get_ledger(*, session: Session, actor: Actor, deal_id: int) -> LedgerPublic:
+    s = _readable(session, actor, deal_id)
+    sup_whole, rec_whole = _shown(actor, s, policy.deal_sides(actor, s.supplier, s.receiver))
+    return ledger_svc.ledger(session, s.deal, approximate=not (sup_whole and rec_whole))
+
+
+# --- proposals (written by match runs, read here because deals start from them) ------------------------
+SupplyL, DemandL = aliased(Listing), aliased(Listing)
+SupplyF, DemandF = aliased(Firm), aliased(Firm)
+
+
+def _proposal_stmt(actor: Actor) -> Any:
+    """Proposals of match runs the viewer may see: both listings still active and linkable, and the viewer
+    represents one of the two firms (planners and admins: all)."""
+    return (select(Proposal, SupplyL, DemandL, SupplyF, DemandF)
+            .join(SupplyL, SupplyL.id == Proposal.supply_listing_id)
+            .join(DemandL, DemandL.id == Proposal.demand_listing_id)
+            .join(SupplyF, SupplyF.id == SupplyL.firm_id).join(DemandF, DemandF.id == DemandL.firm_id)
+            .where(SupplyL.status == "active", DemandL.status == "active",
+                   SupplyL.visibility != "private", DemandL.visibility != "private",
+                   or_(SupplyF.park_id == DemandF.park_id,
+                       and_(SupplyL.visibility != "park", DemandL.visibility != "park")),
+                   policy.deals_clause(actor, SupplyL.firm_id, DemandL.firm_id)))
+
+
+def proposal_visible(session: Session, actor: Actor, proposal: Proposal) -> bool:
+    return session.execute(_proposal_stmt(actor).where(Proposal.id == proposal.id)).first() is not None
+
+
+def proposal_public(session: Session, actor: Actor, proposal: Proposal, supply: Listing, demand: Listing,
+                    supplier: Firm, receiver: Firm) -> Any:
+    from backend.schemas_deals import ProposalPublic
+    from backend.services.listings import quantity_band
+
+    sup_site, dem_site = _get(session, Site, supply.site_id), _get(session, Site, demand.site_id)
+    sup_park, dem_park = _get(session, Park, supplier.park_id), _get(session, Park, receiver.park_id)
+    sup_whole = supply.visibility != "anonymous" or policy.sees_listing_whole(actor, supply, supplier)
+    dem_whole = demand.visibility != "anonymous" or policy.sees_listing_whole(actor, demand, receiver)
+    exact = sup_whole and dem_whole
+    deal_id = session.scalar(select(Deal.id).where(Deal.proposal_id == proposal.id).order_by(Deal.id.desc()))
+    return ProposalPublic(
+        id=proposal.id or 0, run_id=proposal.run_id, status=proposal.status, anonymised=not exact,
+        supply=listing_public(supply, supplier, sup_site, sup_park, anonymised=not sup_whole),
+        demand=listing_public(demand, receiver, dem_site, dem_park, anonymised=not dem_whole),
+        material=proposal.material, replaces=proposal.replaces,
+        quantity=proposal.quantity if exact else None,
+        quantity_band=None if exact else quantity_band(proposal.quantity), unit=proposal.unit,
+        ratio=proposal.ratio,
+        distance_km=proposal.distance_km if exact else round(proposal.distance_km / COARSE_PRECISION_KM)
+        * COARSE_PRECISION_KM,
+        mode=proposal.mode,
+        unit_benefit=proposal.unit_benefit if exact else round(proposal.unit_benefit, -1),
+        net_benefit=proposal.net_benefit if exact else None,
+        co2_avoided_t=proposal.co2_avoided_t if exact else None,
+        explanation=proposal.explanation if exact else None,
+        quality_unverified=proposal.quality_unverified, deal_id=deal_id, created_at=proposal.created_at)
+
+
+def list_proposals(*, session: Session, actor: Actor, run_id: int | None = None, status: str | None = None,
+                   listing_id: int | None = None, skip: int = 0, limit: int = 100,
+                   sort: str | None = None) -> tuple[list[Any], int]:
+    stmt = _proposal_stmt(actor)
+    if run_id is not None:
+        stmt = stmt.where(Proposal.run_id == run_id)
+    if status:
+        stmt = stmt.where(Proposal.status == status)
+    if listing_id is not None:
+        stmt = stmt.where(or_(Proposal.supply_listing_id == listing_id, Proposal.demand_listing_id == listing_id))
+    # only by id: sorting on benefit or distance would order anonymised proposals by their exact figures
+    rows, total = page(session, apply_sort(stmt, sort, {"id": Proposal.id}, Proposal.id), skip=skip, limit=limit)
+    return [proposal_public(session, actor, *r) for r in rows], total
+
+
+def get_proposal(*, session: Session, actor: Actor, proposal_id: int) -> Any:
+    row = session.execute(_proposal_stmt(actor).where(Proposal.id == proposal_id)).first()
+    if row is None:
+        raise NotFound(f"proposal {proposal_id} not found")
+    return proposal_public(session, actor, *row)

@@ -1,0 +1,163 @@
+"""Exports: GeoJSON (sites, listings and links), GraphML and GEXF (the network), CSV (listings, deals,
+deliveries, KPIs). Each is built from the same permission-aware reads as the API, so an export never
+carries more than the caller may see: private listings never, anonymous ones without firm, site, exact
+place or exact quantity (see docs/deals.md for the formats)."""
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from backend import policy
+from backend.models import Deal, Delivery, Firm, Park, Site
+from backend.policy import Actor
+from backend.services import deals as deals_svc
+from backend.services import kpis as kpis_svc
+from backend.services import listings as listings_svc
+from backend.services import network as network_svc
+from backend.services.query import MAX_LIMIT
+from matching.network import to_gexf, to_graphml
+
+LISTING_COLUMNS = ("id", "anonymised", "kind", "material", "quantity", "quantity_band_min", "quantity_band_max",
+                   "unit", "period", "firm_id", "firm_name", "site_id", "park_id", "province", "lat", "lon",
+                   "location_precision_km", "visibility", "status", "hw_code", "price", "disposal_cost",
+                   "available_from", "available_to", "data_quality")
+DEAL_COLUMNS = ("id", "status", "proposal_id", "supply_listing_id", "demand_listing_id", "supplier_firm_id",
+                "supplier_firm_name", "receiver_firm_id", "receiver_firm_name", "material", "replaces", "unit",
+                "ratio", "quantity", "agreed_quantity", "price", "distance_km", "mode", "start_date", "end_date",
+                "needs_transfer_approval", "approval_reference", "created_at", "updated_at")
+DELIVERY_COLUMNS = ("id", "deal_id", "delivered_on", "quantity", "unit", "material", "manifest_number", "note")
+KPI_COLUMNS = ("group_by", "key", "name", "row", "family_or_target", "unit", "generation", "committed", "delivered",
+               "rate_committed", "rate_delivered", "target_rate")
+
+
+def _csv(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
+    return out.getvalue()
+
+
+def _all_listings(session: Session, actor: Actor, **filters: Any) -> list[Any]:
+    out, skip = [], 0
+    while True:
+        page, total = listings_svc.list_listings(session=session, actor=actor, skip=skip, limit=MAX_LIMIT,
+                                                 **filters)
+        out.extend(page)
+        skip += MAX_LIMIT
+        if skip >= total:
+            return out
+
+
+def listings_csv(*, session: Session, actor: Actor, park_id: int | None = None,
+                 province: str | None = None) -> str:
+    rows = []
+    for item in _all_listings(session, actor, park_id=park_id, province=province):
+        row = item.model_dump()
+        band = row.pop("quantity_band")
+        row["quantity_band_min"] = band["min"] if band else None
+        row["quantity_band_max"] = band["max"] if band else None
+        rows.append(row)
+    return _csv(LISTING_COLUMNS, rows)
+
+
+def _all_deals(session: Session, actor: Actor) -> list[Any]:
+    out, skip = [], 0
+    while True:
+        page, total = deals_svc.list_deals(session=session, actor=actor, skip=skip, limit=MAX_LIMIT)
+        out.extend(page)
+        skip += MAX_LIMIT
+        if skip >= total:
+            return out
+
+
+def deals_csv(*, session: Session, actor: Actor) -> str:
+    rows = []
+    for deal in _all_deals(session, actor):
+        row = deal.model_dump()
+        row["supply_listing_id"], row["demand_listing_id"] = deal.supply.id, deal.demand.id
+        row["needs_transfer_approval"] = deal.gates.needs_transfer_approval
+        rows.append(row)
+    return _csv(DEAL_COLUMNS, rows)
+
+
+def deliveries_csv(*, session: Session, actor: Actor) -> str:
+    stmt = (select(Delivery, Deal).join(Deal, Deal.id == Delivery.deal_id)
+            .where(policy.deals_clause(actor, Deal.supplier_firm_id, Deal.receiver_firm_id))
+            .order_by(Delivery.deal_id, Delivery.delivered_on, Delivery.id))
+    rows = [delivery.model_dump() | {"unit": deal.unit, "material": deal.material}
+            for delivery, deal in session.execute(stmt).all()]
+    return _csv(DELIVERY_COLUMNS, rows)
+
+
+def kpis_csv(*, session: Session, actor: Actor, group_by: str = "park", park_id: int | None = None,
+             province: str | None = None) -> str:
+    body = kpis_svc.kpis(session=session, actor=actor, group_by=group_by, park_id=park_id, province=province)
+    rows = []
+    for g in body["groups"]:
+        base = {"group_by": group_by, "key": g["key"], "name": g["name"]}
+        for f in g["families"]:
+            rows.append(base | f | {"row": "family", "family_or_target": f["family"]})
+        for t in g["targets"]:
+            rows.append(base | t | {"row": "target", "family_or_target": t["id"], "unit": "t"})
+    return _csv(KPI_COLUMNS, rows)
+
+
+def geojson(*, session: Session, actor: Actor, park_id: int | None = None, province: str | None = None,
+            include_proposals: bool = True) -> dict[str, Any]:
+    """A FeatureCollection (RFC 7946, WGS84 lon/lat): ``site`` points (sites whose firm records the caller
+    may read), ``listing`` points (visible listings where the caller sees them: anonymous ones at their
+    ~10 km cell), and ``link`` lines (deals and open proposals) between the two ends the caller may see."""
+    parks = set(network_svc.scope_parks(session, park_id, province))
+    features: list[dict[str, Any]] = []
+    stmt = (select(Site, Firm, Park).join(Firm, Firm.id == Site.firm_id).join(Park, Park.id == Firm.park_id)
+            .where(policy.firm_records_clause(actor, Site.firm_id), Firm.park_id.in_(sorted(parks)))
+            .order_by(Site.id))
+    for site, firm, park in session.execute(stmt).all():
+        features.append({"type": "Feature", "id": f"site:{site.id}",
+                         "geometry": {"type": "Point", "coordinates": [site.lon, site.lat]},
+                         "properties": {"kind": "site", "site_id": site.id, "name": site.name, "firm_id": firm.id,
+                                        "firm_name": firm.name, "park": park.code, "province": park.province}})
+    for item in _all_listings(session, actor, status="active"):
+        if item.park_id is not None and item.park_id not in parks:
+            continue
+        if item.park_id is None and province is not None and item.province != province:
+            continue
+        if item.park_id is None and park_id is not None:
+            continue  # an anonymous listing's park is not shown, so a park-scoped export leaves it out
+        band = item.quantity_band
+        features.append({"type": "Feature", "id": f"listing:{item.id}",
+                         "geometry": {"type": "Point", "coordinates": [item.lon, item.lat]},
+                         "properties": {"kind": "listing", "listing_id": item.id, "listing_kind": item.kind,
+                                        "material": item.material, "quantity": item.quantity,
+                                        "quantity_band_min": band.min if band else None,
+                                        "quantity_band_max": band.max if band else None, "unit": item.unit,
+                                        "anonymised": item.anonymised, "firm_id": item.firm_id,
+                                        "firm_name": item.firm_name, "province": item.province,
+                                        "location_precision_km": item.location_precision_km}})
+    net = network_svc.build(session=session, actor=actor, park_id=park_id, province=province,
+                            include_proposals=include_proposals)
+    for edge in net.edges:
+        a = edge.attributes
+        features.append({"type": "Feature", "id": edge.id,
+                         "geometry": {"type": "LineString",
+                                      "coordinates": [[a["from_lon"], a["from_lat"]], [a["to_lon"], a["to_lat"]]]},
+                         "properties": {"kind": "link", "link_kind": edge.kind, "status": edge.status,
+                                        "source": edge.source, "target": edge.target, "material": edge.material,
+                                        "replaces": edge.replaces, "quantity": edge.quantity, "unit": edge.unit,
+                                        "distance_km": edge.distance_km, "mode": a.get("mode"),
+                                        "approximate": a.get("approximate", False)}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def graphml(*, session: Session, actor: Actor, park_id: int | None = None, province: str | None = None) -> str:
+    return to_graphml(network_svc.build(session=session, actor=actor, park_id=park_id, province=province).graph)
+
+
+def gexf(*, session: Session, actor: Actor, park_id: int | None = None, province: str | None = None) -> str:
+    return to_gexf(network_svc.build(session=session, actor=actor, park_id=park_id, province=province).graph)

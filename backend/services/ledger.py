@@ -1,0 +1,332 @@
+"""Economics for the backend: the knowledge base merged with admins' regional overrides, per-link figures
+and the benefit ledger of a deal.
+
+Every figure comes from :mod:`matching.economics` (the matcher's one source of truth): a run's scenario, a
+seeded deal's distance and mode, and the ledger all call :func:`matching.economics.link_economics` on the
+same :class:`~matching.economics.Economics`. This module only adapts listings to it and adds the figures
+the matcher does not need (environmental tax avoided, landfill diverted, raw material substituted).
+
+Ledger, for a quantity ``Q`` of the supply material (canonical unit) moved over the deal's link::
+
+    landfill diverted   = Q                       if the material is a solid/liquid measured in t, else 0
+    CO2 avoided (t)     = Q · (delivered · ef(replaced) − co2_mode · D / 1000)
+    cost saved (yuan)   = Q · b,   b = delivered · price(replaced) + disposal − pretreatment − transport
+    env. tax avoided    = Q · env_tax(material)   for diverted tonnes
+    raw material        = Q · delivered           units of the replaced material
+
+Planned figures use the agreed quantity (the proposed one before agreement), realised ones the sum of the
+recorded deliveries.
+"""
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from backend import policy
+from backend.errors import Conflict, InvalidInput, NotFound
+from backend.kb import get_kb
+from backend.models import Deal, Delivery, Listing, RegionalOverride, Site
+from backend.policy import Actor
+from backend.schemas_deals import LedgerFigures, LedgerInput, LedgerPublic, OverrideCreate, OverrideUpdate
+from matching.api import _NOT_DIVERTED_FORMS  # the matcher's definition of "kept out of landfill"
+from matching.economics import Economics, LinkEconomics, Rule, link_economics, resolve_economics
+from matching.geo import haversine_km
+from matching.knowledge import KnowledgeBase, normalise_province
+from matching.scenario import parse_scenario
+from matching.units import to_canonical
+
+ROUNDED_KM = 10.0  # distances shown to a viewer who may not see the other side's place
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """The knowledge base with overrides applied, the economics built from it, and what was overridden."""
+
+    kb: KnowledgeBase
+    econ: Economics
+    parameters: dict[str, Any]
+    overrides: Mapping[tuple[str, str], float]
+
+
+def override_parameters(session: Session) -> tuple[KnowledgeBase, dict[str, Any], dict[tuple[str, str], float]]:
+    """The knowledge base (circuity overridden per province) and scenario ``parameters`` (prices, disposal)."""
+    kb = get_kb()
+    rows = session.scalars(select(RegionalOverride).order_by(RegionalOverride.id)).all()
+    found = {(r.kind, r.key): r.value for r in rows}
+    circuity = {normalise_province(k) if k != "default" else k: v for (kind, k), v in found.items()
+                if kind == "circuity"}
+    if circuity:
+        kb = dataclasses.replace(kb, circuity={**kb.circuity, **circuity})
+    params: dict[str, Any] = {
+        "prices": {k: v for (kind, k), v in found.items() if kind == "price"},
+        "disposal_costs": {k: v for (kind, k), v in found.items() if kind == "disposal_cost"},
+    }
+    return kb, params, found
+
+
+def pricing(session: Session) -> Pricing:
+    kb, params, found = override_parameters(session)
+    scenario = parse_scenario({"sites": [], "supplies": [], "demands": [], "parameters": params},
+                              knowledge_base=kb)
+    return Pricing(kb, resolve_economics(scenario), params, found)
+
+
+def canonical(quantity: float, unit: str, material: str) -> float:
+    """A listing quantity in its material's canonical unit (per year; one-off listings count as one year)."""
+    return float(to_canonical(quantity, unit, get_kb().materials[material]))
+
+
+def disposal_per_canonical_unit(listing: Listing) -> float | None:
+    """The have's own disposal cost (yuan per listing unit) per canonical unit of its material."""
+    if listing.disposal_cost is None:
+        return None
+    per = canonical(1.0, listing.unit, listing.material)
+    return listing.disposal_cost / per if per else None
+
+
+def is_diverted(kb: KnowledgeBase, material: str) -> bool:
+    """Moving this material keeps tonnes out of landfill (a solid or liquid measured in t)."""
+    m = kb.materials.get(material)
+    return m is not None and m.unit == "t" and m.form not in _NOT_DIVERTED_FORMS
+
+
+def choose_rule(econ: Economics, material: str, replaces: str, attributes: Mapping[str, float]) -> Rule | None:
+    """The rule the matcher takes for a pair: gates not failed, largest ``ratio · price − pretreatment``."""
+    best: Rule | None = None
+    best_value = -math.inf
+    price = econ.price(replaces)
+    for rule in econ.rules_for(material, replaces):
+        if rule.check(attributes) == "fail":
+            continue
+        value = rule.ratio * price - rule.pretreatment_cost
+        if value > best_value:
+            best, best_value = rule, value
+    return best
+
+
+def restriction_reason(kb: KnowledgeBase, material: str, replaces: str) -> str | None:
+    """Why the knowledge base forbids ``material`` for ``replaces`` (every use restricted), else None."""
+    if material == replaces:
+        return None
+    rules = [r for r in kb.substitutions if r.material == material and r.replaces == replaces]
+    if not rules:
+        found = kb.restriction_for(material, replaces)
+        return found.reason if found else None
+    blocks = [kb.restriction_for(material, replaces, r.use) for r in rules]
+    if all(blocks):
+        first = blocks[0]
+        return first.reason if first else None
+    return None
+
+
+def road_distance_km(pr: Pricing, a: Site, b: Site, origin_province: str | None) -> float:
+    """Great-circle km × the origin province's circuity (0 on the same site), as the matcher estimates."""
+    if a.id == b.id:
+        return 0.0
+    km = float(haversine_km(a.lat, a.lon, b.lat, b.lon))
+    return km * pr.econ.circuity(origin_province)
+
+
+@dataclass(frozen=True)
+class LinkFigures:
+    economics: LinkEconomics
+    rule: Rule
+    disposal_cost: float
+    disposal_from_listing: bool
+
+
+def link_figures(pr: Pricing, *, supply: Listing, demand_material: str, distance_km: float, same_site: bool,
+                 mode: str | None = None) -> LinkFigures | None:
+    """Per-unit figures of a link from ``supply`` to a want for ``demand_material`` (None: not viable)."""
+    rule = choose_rule(pr.econ, supply.material, demand_material, supply.attributes or {})
+    if rule is None:
+        return None
+    own = disposal_per_canonical_unit(supply)
+    disposal = pr.econ.disposal_cost(supply.material) if own is None else own
+    le = link_economics(pr.econ, material=supply.material, replaces=demand_material, distance_km=distance_km,
+                        same_site=same_site, disposal_cost=disposal, rule=rule,
+                        mode=None if mode in (None, "on_site") else mode)
+    if le is None and mode is not None:  # the stored mode may no longer exist: take the best one now
+        le = link_economics(pr.econ, material=supply.material, replaces=demand_material,
+                            distance_km=distance_km, same_site=same_site, disposal_cost=disposal, rule=rule)
+    if le is None:
+        return None
+    return LinkFigures(le, rule, disposal, own is not None)
+
+
+# --- the ledger ----------------------------------------------------------------------------------------
+FORMULAS = {
+    "landfill_diverted_t": "Q if the material is a solid or liquid measured in t, else 0",
+    "co2_avoided_t": "Q × (delivered_ratio × co2_factor(replaced) − transport_co2_kg_per_unit_km × D / 1000)",
+    "cost_saved_yuan": "Q × (delivered_ratio × price(replaced) + disposal_cost − pretreatment − handling − "
+                       "rate × D)",
+    "env_tax_avoided_yuan": "Q × env_tax(material) for diverted tonnes",
+    "raw_material_substituted": "Q × delivered_ratio (units of the replaced material)",
+}
+
+
+def _source(kb: KnowledgeBase, kind: str, key: str) -> str:
+    try:
+        source, confidence = kb.source_of(kind, key)
+    except KeyError:
+        return "not in the knowledge base"
+    return f"{source} ({confidence})"
+
+
+def figures(kb: KnowledgeBase, le: LinkEconomics, *, material: str, replaces: str, quantity: float) -> LedgerFigures:
+    diverted = is_diverted(kb, material)
+    tax = kb.env_tax.get(material, 0.0) if diverted else 0.0
+    replaced = kb.materials.get(replaces)
+    return LedgerFigures(
+        quantity=quantity,
+        landfill_diverted_t=quantity if diverted else 0.0,
+        co2_avoided_t=quantity * le.unit_co2_avoided_t,
+        cost_saved_yuan=quantity * le.unit_benefit,
+        env_tax_avoided_yuan=quantity * tax,
+        raw_material_substituted=quantity * le.delivered_ratio,
+        raw_material=replaces,
+        raw_material_unit=replaced.unit if replaced else "",
+    )
+
+
+def ledger(session: Session, deal: Deal, *, approximate: bool = False) -> LedgerPublic:
+    """Planned and realised benefits of a deal, with every input and its source.
+
+    ``approximate``: the viewer may not see the other side's place, so the distance is rounded to
+    ``ROUNDED_KM`` and every figure is computed from the rounded distance (nothing exact is revealed).
+    """
+    pr = pricing(session)
+    kb = pr.kb
+    supply = session.get(Listing, deal.supply_listing_id)
+    if supply is None:
+        raise NotFound(f"deal {deal.id} not found")
+    distance = deal.distance_km
+    if approximate:
+        distance = round(distance / ROUNDED_KM) * ROUNDED_KM
+    same_site = deal.mode == "on_site"
+    lf = link_figures(pr, supply=supply, demand_material=deal.replaces, distance_km=distance,
+                      same_site=same_site, mode=deal.mode)
+    if lf is None:
+        raise Conflict("no transport mode or substitution rule allows this link with today's knowledge base")
+    le = lf.economics
+    planned_q = deal.agreed_quantity if deal.agreed_quantity is not None else deal.quantity
+    delivered = session.scalar(select(func.coalesce(func.sum(Delivery.quantity), 0.0))
+                               .where(Delivery.deal_id == deal.id)) or 0.0
+    planned = figures(kb, le, material=deal.material, replaces=deal.replaces, quantity=planned_q)
+    realised = figures(kb, le, material=deal.material, replaces=deal.replaces, quantity=float(delivered))
+
+    def overridden(kind: str, key: str) -> str | None:
+        return "regional override (admin)" if (kind, key) in pr.overrides else None
+
+    mode_row = next((m for m in pr.econ.modes if m.id == le.mode), None)
+    material = kb.materials.get(deal.material)
+    category = material.disposal_category if material else None
+    ef = lf.rule.co2_factor if lf.rule.co2_factor is not None else pr.econ.co2_factor(deal.replaces)
+    unit = deal.unit
+    inputs = [
+        LedgerInput(name="quantity_planned", value=planned_q, unit=f"{unit}/yr",
+                    source="agreed quantity" if deal.agreed_quantity is not None else "proposed quantity"),
+        LedgerInput(name="quantity_delivered", value=float(delivered), unit=unit, source="recorded deliveries"),
+        LedgerInput(name="distance_km", value=distance, unit="km",
+                    source="rounded to 10 km (the other side's place is not shown to you)" if approximate else
+                    "great-circle × circuity of the origin province, or the match run's distance"),
+        LedgerInput(name="mode", value=le.mode, unit="", source=_source(kb, "transport_mode", le.mode)
+                    if mode_row else "same site, no transport"),
+        LedgerInput(name="rule", value=lf.rule.id or "same material", unit="",
+                    source=_source(kb, "substitution", lf.rule.id) if lf.rule.id and not lf.rule.is_identity
+                    else "a material serves a demand for itself"),
+        LedgerInput(name="ratio", value=le.ratio, unit=f"{deal.replaces} per {deal.material}", source="rule"),
+        LedgerInput(name="delivered_ratio", value=le.delivered_ratio, unit="", source="ratio × (1 − loss × D)"),
+        LedgerInput(name="price_replaced", value=le.price, unit=f"yuan per unit of {deal.replaces}",
+                    source=overridden("price", deal.replaces) or _source(kb, "price", deal.replaces)),
+        LedgerInput(name="disposal_cost", value=le.disposal_cost, unit=f"yuan/{unit}",
+                    source="the have listing's own disposal cost" if lf.disposal_from_listing else
+                    overridden("disposal_cost", deal.material) or
+                    (f"environmental tax + landfill fee, category {category}: "
+                     f"{_source(kb, 'disposal_category', category)}" if category else "none")),
+        LedgerInput(name="pretreatment_cost", value=le.pretreatment_cost, unit=f"yuan/{unit}", source="rule"),
+        LedgerInput(name="handling", value=le.handling, unit=f"yuan/{unit}", source="transport mode"),
+        LedgerInput(name="rate", value=le.rate, unit=f"yuan/({unit}·km)", source="transport mode"),
+        LedgerInput(name="co2_factor_replaced", value=ef, unit=f"t CO2 per unit of {deal.replaces}",
+                    source="rule" if lf.rule.co2_factor is not None else _source(kb, "co2_factor", deal.replaces)),
+        LedgerInput(name="transport_co2_kg_per_unit_km",
+                    value=(mode_row.co2_kg_per_unit_km if mode_row else 0.0), unit=f"kg CO2/({unit}·km)",
+                    source="transport mode"),
+        LedgerInput(name="env_tax", value=kb.env_tax.get(deal.material, 0.0), unit="yuan/t",
+                    source=_source(kb, "disposal_category", category) if category else "none"),
+        LedgerInput(name="unit_benefit", value=le.unit_benefit, unit=f"yuan/{unit}",
+                    source="matching.economics.link_economics"),
+        LedgerInput(name="unit_co2_avoided_t", value=le.unit_co2_avoided_t, unit=f"t CO2/{unit}",
+                    source="matching.economics.link_economics"),
+    ]
+    return LedgerPublic(deal_id=deal.id or 0, unit=unit, planned=planned, realised=realised, formulas=FORMULAS,
+                        inputs=inputs, approximate=approximate)
+
+
+# --- regional overrides --------------------------------------------------------------------------------
+def _check_override_key(kind: str, key: str) -> str:
+    kb = get_kb()
+    if kind in ("price", "disposal_cost"):
+        if key not in kb.materials:
+            raise InvalidInput.at(("body", "key"), f"unknown material id '{key}'", "unknown_material")
+        return key
+    if key == "default":
+        return key
+    normal = normalise_province(key)
+    if normal not in kb.circuity:
+        raise InvalidInput.at(("body", "key"), f"unknown province '{key}'")
+    return normal
+
+
+def list_overrides(*, session: Session, actor: Actor) -> list[RegionalOverride]:
+    policy.require(policy.can_read_overrides(actor), "you may not read regional overrides")
+    return list(session.scalars(select(RegionalOverride).order_by(RegionalOverride.kind, RegionalOverride.key)))
+
+
+def create_override(*, session: Session, actor: Actor, override_in: OverrideCreate) -> RegionalOverride:
+    policy.require(policy.can_manage_overrides(actor), "only admins keep regional overrides")
+    key = _check_override_key(override_in.kind, override_in.key)
+    if override_in.kind == "circuity" and not 1.0 <= override_in.value <= 5.0:
+        raise InvalidInput.at(("body", "value"), "circuity must be between 1 and 5")
+    existing = session.scalar(select(RegionalOverride).where(RegionalOverride.kind == override_in.kind,
+                                                             RegionalOverride.key == key))
+    if existing is not None:
+        raise Conflict(f"an override of {override_in.kind} for '{key}' exists (id {existing.id}); update it")
+    row = RegionalOverride.model_validate(override_in, update={"key": key})
+    session.add(row)
+    session.flush()
+    return row
+
+
+def update_override(*, session: Session, actor: Actor, override_id: int,
+                    override_in: OverrideUpdate) -> RegionalOverride:
+    policy.require(policy.can_read_overrides(actor), "you may not read regional overrides")
+    row = session.get(RegionalOverride, override_id)
+    if row is None:
+        raise NotFound(f"override {override_id} not found")
+    policy.require(policy.can_manage_overrides(actor), "only admins keep regional overrides")
+    changes = override_in.model_dump(exclude_unset=True)
+    if "value" in changes:
+        if changes["value"] is None:
+            raise InvalidInput.at(("body", "value"), "value may not be null")
+        if row.kind == "circuity" and not 1.0 <= changes["value"] <= 5.0:
+            raise InvalidInput.at(("body", "value"), "circuity must be between 1 and 5")
+    row.sqlmodel_update(changes)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def delete_override(*, session: Session, actor: Actor, override_id: int) -> None:
+    policy.require(policy.can_read_overrides(actor), "you may not read regional overrides")
+    row = session.get(RegionalOverride, override_id)
+    if row is None:
+        raise NotFound(f"override {override_id} not found")
+    policy.require(policy.can_manage_overrides(actor), "only admins keep regional overrides")
+    session.delete(row)
+    session.flush()
