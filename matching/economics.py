@@ -17,7 +17,7 @@ The mode of a pair is the allowed mode (carries the form, within its maximum dis
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -72,6 +72,7 @@ class Mode:
     annualised_capex_per_km: float = 0.0
     unit: str | None = None
     materials: frozenset[str] = frozenset()
+    needs_access: bool = False  # rail and water: only between sites that both declare this mode in ``access``
 
     @property
     def is_pipeline(self) -> bool:
@@ -259,8 +260,12 @@ def unit_benefit(*, ratio: float, price: float, disposal_cost: float, pretreatme
 
 def best_mode(modes: Sequence[tuple[Mode, float]], distance_km: FloatArray, *, ratio: FloatArray | float,
               price: float, same_site: npt.NDArray[np.bool_] | None = None,
+              access: Callable[[str], npt.NDArray[np.bool_] | bool] | None = None,
               ) -> tuple[npt.NDArray[np.int64], FloatArray, FloatArray, FloatArray, FloatArray]:
     """Vectorised mode choice: for each distance, the allowed mode with the largest benefit.
+
+    ``access(mode_id)`` says, per pair, whether both ends can use a mode that ``needs_access`` (rail, water);
+    without it such modes are not offered.
 
     Returns ``(mode index or -1 when none / -2 on the same site, transport cost per unit, delivered ratio,
     co2 kg per unit, rate per unit km)``; the cost is ``inf`` where no mode is allowed. The benefit is then
@@ -280,6 +285,8 @@ def best_mode(modes: Sequence[tuple[Mode, float]], distance_km: FloatArray, *, r
         deliv = r * (1.0 - mode.loss_per_km * d) if mode.loss_per_km else r
         net = deliv * price - cost
         ok = net > best_net
+        if mode.needs_access:
+            ok &= access(mode.id) if access is not None else False
         if mode.max_distance_km is not None:
             ok &= d <= mode.max_distance_km
         if mode.loss_per_km:
@@ -301,7 +308,7 @@ def best_mode(modes: Sequence[tuple[Mode, float]], distance_km: FloatArray, *, r
 
 def link_economics(econ: Economics, *, material: str, replaces: str, distance_km: float,
                    same_site: bool = False, disposal_cost: float | None = None, rule: Rule | None = None,
-                   mode: str | None = None) -> LinkEconomics | None:
+                   mode: str | None = None, access: frozenset[str] = frozenset()) -> LinkEconomics | None:
     """Figures of one link: its mode, unit benefit and CO2 avoided per unit of supply.
 
     Parameters
@@ -320,6 +327,8 @@ def link_economics(econ: Economics, *, material: str, replaces: str, distance_km
         The substitution rule; defaults to the first rule for the pair (identity when equal).
     mode : str, optional
         Force a mode (used to re-check a given result); default the best allowed one.
+    access : frozenset of str
+        Modes that need access (rail, water) which both ends have; a forced ``mode`` counts as accessible.
 
     Returns
     -------
@@ -344,8 +353,10 @@ def link_economics(econ: Economics, *, material: str, replaces: str, distance_km
     if mode is not None and mode != ON_SITE:
         modes = [(m, f) for m, f in modes if m.id == mode]
     d = np.array([0.0 if same_site else distance_km])
+    usable = access | {mode} if mode is not None else access
     idx, cost, deliv, co2_kg, rate = best_mode(modes, d, ratio=rule.ratio, price=price,
-                                            same_site=np.array([same_site]))
+                                            same_site=np.array([same_site]),
+                                            access=lambda mode_id: mode_id in usable)
     if idx[0] == -1:
         return None
     mode_id = ON_SITE if idx[0] == -2 else modes[int(idx[0])][0].id
@@ -388,7 +399,8 @@ def resolve_economics(scenario: Scenario) -> Economics:
         for t in kb.transport_modes.values():
             modes[t.id] = Mode(t.id, t.cost_per_unit_km, t.handling_per_unit, t.co2_kg_per_unit_km,
                                frozenset(t.forms), t.max_distance_km, t.loss_per_km or 0.0,
-                               t.annualised_capex_per_km or 0.0, t.unit, frozenset(t.materials))
+                               t.annualised_capex_per_km or 0.0, t.unit, frozenset(t.materials),
+                               t.needs_access)
         for r in kb.substitutions:
             if r.material == r.replaces or kb.restriction_for(r.material, r.replaces, r.use) is not None:
                 continue

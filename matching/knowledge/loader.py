@@ -91,7 +91,7 @@ TABLES: tuple[Table, ...] = (
     Table("transport_modes", "transport_modes.csv", ("id",),
           ("id", "name_zh", "name_en", "unit", "cost_per_unit_km", "handling_per_unit", "co2_kg_per_unit_km",
            "forms", "max_distance_km", "capex_per_km", "annualisation_rate", "lifetime_years", "loss_per_km",
-           "source", "confidence")),
+           "needs_access", "source", "confidence")),
     Table("circuity", "circuity.csv", ("province",),
           ("province", "name_en", "factor", "source", "confidence"), "factor"),
     Table("co2_factors", "co2_factors.csv", ("material",),
@@ -648,7 +648,7 @@ class Builder:
                     mid, row.text("name_zh"), row.text("name_en"), cast(Any, unit), cast(float, cost),
                     cast(float, handling), cast(float, co2), forms, max_km, capex, rate,
                     int(life) if life is not None else None, loss, source, conf, carried,
-                    row.optional("note"))
+                    row.optional("note"), row.flag("needs_access"))
         return out
 
     # -- factor tables ---------------------------------------------------------------------------------

@@ -173,6 +173,8 @@ class TransportMode:
     confidence: Confidence
     materials: frozenset[str] = frozenset()  # when not empty, the only materials the mode carries
     note: str | None = None
+    # Rail and water need a siding or a wharf at both ends: usable only between sites that declare access.
+    needs_access: bool = False
 
     @property
     def annualised_capex_per_km(self) -> float | None:

@@ -39,7 +39,7 @@ def build_world(session: Any) -> World:
         email="admin@test.cn", name="Admin", role="admin", password=PASSWORD))
     root = users.actor_for(session, admin)
     for key, code, province, lat, lon in (("park_a", "park-a", "河北省", 39.0, 118.5),
-                                          ("park_b", "park-b", "贵州省", 27.0, 107.0),
+                                          ("park_b", "park-b", "天津市", 39.08, 117.20),
                                           ("park_empty", "park-empty", "山西省", 37.9, 112.5)):
         w.ids[key] = parks.create_park(session=session, actor=root, park_in=ParkCreate(
             code=code, name_zh=f"园区{code}", name_en=f"Park {code}", province=province, lat=lat, lon=lon)).id
@@ -48,7 +48,7 @@ def build_world(session: Any) -> World:
         w.ids[key] = firms.create_firm(session=session, actor=root, firm_in=FirmCreate(
             name=name, industry_code=code, park_id=w[park])).id
     for key, firm, lat, lon in (("site_a1", "firm_a1", 39.0123, 118.5456), ("site_a1_spare", "firm_a1", 39.05, 118.6),
-                                ("site_a2", "firm_a2", 39.1, 118.4), ("site_b1", "firm_b1", 27.05, 107.02)):
+                                ("site_a2", "firm_a2", 39.1, 118.4), ("site_b1", "firm_b1", 39.12, 117.25)):
         w.ids[key] = sites.create_site(session=session, actor=root, site_in=SiteCreate(
             firm_id=w[firm], name=key, lat=lat, lon=lon)).id
     specs = (

@@ -33,12 +33,14 @@ def test_ledger_equals_a_hand_calculation(client_as: Any, world: World) -> None:
         assert admin.post(f"/api/v1/deals/{deal_id}/deliveries",
                           json={"delivered_on": day, "quantity": q}).status_code == 201
 
-    # by hand: D = R·Δφ (same meridian) × circuity 1.0; the mode is the solid-carrying one with the cheapest
-    # handling + rate·D (all modes deliver ratio 1 here); b = ratio·price + disposal − pretreatment − transport
+    # by hand: D = R·Δφ (same meridian) × circuity 1.0; the mode is the cheapest (handling + rate·D) of the
+    # solid-carrying modes open to sites without a siding or wharf (all deliver ratio 1 here);
+    # b = ratio·price + disposal − pretreatment − transport
     distance = R_EARTH * math.radians(0.1) * 1.0
     price, disposal, ratio, pretreatment = 300.0, 85.0, 1.0, 0.0  # disposal: 25 tax + 60 landfill (KB)
     assert kb.disposal_costs["fly_ash"] == disposal and kb.env_tax["fly_ash"] == 25.0
-    solid = [m for m in kb.transport_modes.values() if "solid" in m.forms and m.unit == "t"]
+    solid = [m for m in kb.transport_modes.values()
+             if "solid" in m.forms and m.unit == "t" and not m.needs_access]
     mode = min(solid, key=lambda m: m.handling_per_unit + m.cost_per_unit_km * distance)
     transport = mode.handling_per_unit + mode.cost_per_unit_km * distance
     b = ratio * price + disposal - pretreatment - transport
