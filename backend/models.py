@@ -83,6 +83,8 @@ class Site(SQLModel, table=True):
     # Centre of the 0.1-degree cell holding the site (about 11 km): what others see of anonymous listings.
     coarse_lat: float
     coarse_lon: float
+    # Transport modes needing a siding or wharf that the site has (rail, inland_water, coastal_water).
+    access: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 

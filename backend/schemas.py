@@ -97,12 +97,17 @@ class FirmPublic(FirmBase):
 
 
 # --- sites ---------------------------------------------------------------------------------------------
+AccessMode = Literal["rail", "inland_water", "coastal_water"]
+Access = Annotated[list[AccessMode], Field(max_length=3, description="rail siding or wharf at the site")]
+
+
 class SiteBase(Strict):
     firm_id: int
     name: Name
     address: Annotated[str, StringConstraints(max_length=400)] | None = None
     lat: Latitude
     lon: Longitude
+    access: Access = Field(default_factory=list)
 
 
 class SiteCreate(SiteBase):
@@ -114,6 +119,7 @@ class SiteUpdate(Strict):
     address: Annotated[str, StringConstraints(max_length=400)] | None = None
     lat: Latitude | None = None
     lon: Longitude | None = None
+    access: Access | None = None
 
 
 class SitePublic(SiteBase):

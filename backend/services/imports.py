@@ -30,14 +30,14 @@ from backend.schemas import FirmCreate, ImportIssue, ImportSummary, ListingCreat
 from backend.services.listings import _check_semantics, data_quality
 
 COLUMNS = ("park", "firm", "industry_code", "contact_name", "contact_phone", "contact_email", "site",
-           "site_address", "lat", "lon", "ref", "kind", "material", "quantity", "unit", "period",
+           "site_address", "site_access", "lat", "lon", "ref", "kind", "material", "quantity", "unit", "period",
            "available_from", "available_to", "price", "disposal_cost", "logistics", "visibility", "status",
            "attributes", "hw_code", "description")
 REQUIRED = ("firm", "industry_code", "site", "lat", "lon")
 LISTING_COLUMNS = ("kind", "material", "quantity", "unit")
 PREVIEW_ROWS = 50
 FIRM_FIELDS = ("industry_code", "contact_name", "contact_phone", "contact_email")
-SITE_FIELDS = ("address", "lat", "lon")
+SITE_FIELDS = ("address", "lat", "lon", "access")
 LISTING_FIELDS = ("kind", "material", "quantity", "unit", "period", "available_from", "available_to",
                   "attributes", "price", "disposal_cost", "logistics", "visibility", "status", "hw_code",
                   "description")
@@ -211,10 +211,11 @@ def plan_import(*, session: Session, actor: Actor | None, data: bytes, filename:
             plan.error(number, "lat" if not _is_number(raw.get("lat", "")) else "lon", "not a number")
             continue
         try:
+            access = sorted({a.strip() for a in raw.get("site_access", "").replace("；", ";").split(";") if a.strip()})
             site_in = SiteCreate.model_validate({"firm_id": 0, "name": raw.get("site", ""), "lat": lat, "lon": lon,
-                                                 "address": raw.get("site_address") or None})
+                                                 "address": raw.get("site_address") or None, "access": access})
         except ValidationError as exc:
-            _pydantic_issues(plan, number, exc, {"name": "site", "address": "site_address"})
+            _pydantic_issues(plan, number, exc, {"name": "site", "address": "site_address", "access": "site_access"})
             continue
         firm_key = (park.id or 0, firm_in.name)
         firm_row = firm_in.model_dump() | {"_row": number}
@@ -224,11 +225,11 @@ def plan_import(*, session: Session, actor: Actor | None, data: bytes, filename:
                 plan.error(number, f, f"differs from row {earlier['_row']} for the same firm")
         site_key = (park.id or 0, firm_in.name, site_in.name)
         site_row = {"name": site_in.name, "address": site_in.address, "lat": site_in.lat, "lon": site_in.lon,
-                    "_row": number}
+                    "access": site_in.access, "_row": number}
         earlier_site = plan.sites.setdefault(site_key, site_row)
         for f in SITE_FIELDS:
-            if earlier_site[f] != site_row[f] and site_row[f] is not None:
-                plan.error(number, "site_address" if f == "address" else f,
+            if earlier_site[f] != site_row[f] and site_row[f] is not None and (f != "access" or site_row[f]):
+                plan.error(number, {"address": "site_address", "access": "site_access"}.get(f, f),
                            f"differs from row {earlier_site['_row']} for the same site")
         ref = raw.get("ref")
         if ref:
@@ -335,7 +336,8 @@ def run_import(*, session: Session, actor: Actor | None, data: bytes, filename: 
         if site is None:
             summary.sites_created += 1
             site = Site(firm_id=firm.id or 0, name=site_name, address=values["address"], lat=values["lat"],
-                        lon=values["lon"], coarse_lat=coarse(values["lat"]), coarse_lon=coarse(values["lon"]))
+                        lon=values["lon"], coarse_lat=coarse(values["lat"]), coarse_lon=coarse(values["lon"]),
+                        access=values["access"])
         elif _differs(site, values, SITE_FIELDS):
             summary.sites_updated += 1
             if not dry_run:

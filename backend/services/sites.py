@@ -34,6 +34,7 @@ def list_sites(*, session: Session, actor: Actor, firm_id: int | None = None, so
 
 def _set_coarse(site: Site) -> None:
     site.coarse_lat, site.coarse_lon = coarse(site.lat), coarse(site.lon)
+    site.access = sorted(set(site.access or []))
 
 
 def _name_free(session: Session, firm_id: int, name: str, exclude_id: int | None = None) -> None:

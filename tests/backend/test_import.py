@@ -152,3 +152,15 @@ def test_import_cli(world: World, tmp_path: Any) -> None:
     assert result.exit_code == 0 and "listings +4" in result.output
     result = runner.invoke(app, ["import", str(tmp_path / "missing.csv")])
     assert result.exit_code == 2 and "no such file" in result.output
+
+
+def test_site_access_is_imported_and_checked(client_as: Any, world: World) -> None:
+    client = client_as("pm_own")
+    header = HEADER.replace(",site,", ",site,site_access,")
+    good = "park-a,港口厂,3011,,码头厂区,coastal_water;rail,39.0,118.6,P-1,have,fly_ash,1000,t,,public"
+    body = _post(client, _csv(good, header=header), dry_run=False).json()
+    assert body["ok"] is True
+    site = [s for s in client.get("/api/v1/sites", params={"limit": 500}).json()["data"] if s["name"] == "码头厂区"]
+    assert site[0]["access"] == ["coastal_water", "rail"]
+    bad = _post(client, _csv(good.replace("coastal_water;rail", "canal"), header=header)).json()
+    assert bad["ok"] is False and (bad["errors"][0]["row"], bad["errors"][0]["column"]) == (2, "site_access")
