@@ -216,8 +216,11 @@ def network_metrics(g: nx.MultiDiGraph, *, keystones: int = 5, max_cycles: int =
                 for n in ranked if between[n] > 0 or raw_degree[n] >= 2][:keystones]
     active = simple.subgraph([n for n in simple if raw_degree[n] > 0])
     if active.number_of_edges():
+        # Weighted by tonnes; links in GJ or m3 weigh nothing, so a network of only those is taken unweighted
+        # (modularity divides by the total weight).
+        weighted = any(d["weight"] > 0 for _u, _v, d in active.edges(data=True))
         communities = [sorted(c) for c in nx.algorithms.community.greedy_modularity_communities(
-            active, weight="weight")]
+            active, weight="weight" if weighted else None)]
     else:
         communities = []
     directed = nx.DiGraph()

@@ -75,3 +75,8 @@ def domain_errors(exc: InvalidInput) -> Errors:
 
 def conflict_error(msg: str) -> FieldError:
     return FieldError(key="err.conflict", msg=msg, values={"detail": msg})
+
+
+def state_error(msg: str) -> FieldError:
+    """A move the current state does not allow (a service's Conflict on a deal or run), with its reason."""
+    return FieldError(key="err.state", msg=msg, values={"detail": msg})

@@ -94,3 +94,17 @@ def test_graphml_and_gexf_read_back() -> None:
     gexf = nx.read_gexf(io.BytesIO(to_gexf(g).encode("utf-8")))
     assert gexf.number_of_nodes() == g.number_of_nodes() and gexf.number_of_edges() == g.number_of_edges()
     assert {d.get("material") for _u, _v, d in gexf.edges(data=True)} >= {"fly_ash", "hot_water"}
+
+
+def test_metrics_of_a_network_without_tonnes() -> None:
+    """Heat and water links (GJ, m3) carry no tonnage: communities fall back to unweighted links."""
+    from matching.network import NetworkEdge, NetworkNode, build_network, network_metrics
+
+    nodes = [NetworkNode(f"firm:{i}", "firm", f"F{i}", park="p") for i in (1, 2, 3)]
+    edges = [NetworkEdge("e1", "firm:1", "firm:2", "deal", "active", "steam", "heat", 9000, "GJ"),
+             NetworkEdge("e2", "firm:2", "firm:3", "proposal", "open", "treated_wastewater", "fresh_water", 500,
+                         "m3")]
+    metrics = network_metrics(build_network(nodes, edges))
+    assert metrics["links"] == 2 and metrics["tonnage_t"] == 0.0
+    assert sorted(n for c in metrics["communities"] for n in c) == ["firm:1", "firm:2", "firm:3"]
+    assert metrics["keystones"][0]["id"] == "firm:2"

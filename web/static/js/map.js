@@ -1,7 +1,8 @@
 /* The regional map. Offline by default: a neutral background with a graticule and province labels from
    /static/geo/provinces.json; a tile server is used only when ISX_MAP_TILE_URL is set. Parks, firms and
-   listings come from /map/data (filtered by the form); the links layer draws exchange links when the
-   answer carries them (proposals dashed, deals solid, colour by material family, width by tonnage). */
+   listings come from /map/data (filtered by the form, or by the box's data-params where there is no form);
+   the links layer draws exchange links (open proposals dashed, deals solid, colour by material family,
+   width by tonnage; a click opens the details) and keystone firms of the network are drawn larger. */
 (function () {
   "use strict";
 
@@ -27,9 +28,11 @@
     if (!box || !window.L) { return; }
     var L = window.L;
     var labels = JSON.parse(box.dataset.labels || "{}");
-    var form = document.getElementById("map-filters");
+    var form = box.dataset.form ? document.getElementById(box.dataset.form) : null;
     var count = document.getElementById("map-count");
-    var map = L.map(box, { minZoom: 3, maxZoom: 14, zoomSnap: 0.5, attributionControl: !!box.dataset.tileUrl });
+    // No zoom animation: a stuck CSS transition (seen in headless Chromium) would freeze every later zoom.
+    var map = L.map(box, { minZoom: 3, maxZoom: 14, zoomSnap: 0.5, zoomAnimation: false, fadeAnimation: false,
+                           attributionControl: !!box.dataset.tileUrl });
     map.fitBounds(CHINA);
 
     if (box.dataset.tileUrl) {
@@ -42,10 +45,11 @@
       }).catch(function () { /* labels are a nicety; the map works without them */ });
     }
 
+    var linksOnly = box.dataset.focus === "links";  // the run review: its proposals, not every listing
     var layers = {
       parks: L.layerGroup().addTo(map),
       firms: L.layerGroup().addTo(map),
-      listings: L.layerGroup().addTo(map),
+      listings: linksOnly ? L.layerGroup() : L.layerGroup().addTo(map),
       links: L.layerGroup().addTo(map)
     };
     var overlays = {};
@@ -58,7 +62,7 @@
 
     var first = true;
     function load() {
-      var params = new URLSearchParams(new FormData(form));
+      var params = form ? new URLSearchParams(new FormData(form)) : new URLSearchParams(box.dataset.params || "");
       Array.from(params.keys()).forEach(function (k) { if (!params.get(k)) { params.delete(k); } });
       box.dataset.loaded = "false";
       fetch(box.dataset.url + "?" + params.toString(), { credentials: "same-origin", headers: { "Accept": "application/json" } })
@@ -66,25 +70,47 @@
         .then(function (data) {
           draw(L, map, layers, data, labels);
           var shown = data.listings.length;
-          count.textContent = (count.dataset.template || "{n}").replace("{n}", shown);
+          var links = (data.links || []).length;
+          if (count) {
+            count.textContent = (count.dataset.template || "{n}").replace("{n}", form ? shown : links)
+              .replace("{links}", links);
+          }
           box.dataset.listings = String(shown);
+          box.dataset.links = String(links);
           box.dataset.loaded = "true";
           renderList(data, labels);
-          if (first && data.parks.length) { map.fitBounds(boundsOf(L, data), { padding: [30, 30], maxZoom: 7 }); }
+          renderKeystones(data);
+          var focused = params.get("material") || params.get("status");
+          if ((first && linksOnly || form && focused) && (data.links || []).length) {
+            map.fitBounds(linkBounds(L, data.links), { padding: [40, 40], maxZoom: 12, animate: false });
+          } else if (first && data.parks.length) {
+            map.fitBounds(boundsOf(L, data), { padding: [30, 30], maxZoom: 7 });
+          }
           first = false;
-          var query = params.toString();
-          window.history.replaceState(null, "", window.location.pathname + (query ? "?" + query : ""));
+          if (form) {
+            var query = params.toString();
+            window.history.replaceState(null, "", window.location.pathname + (query ? "?" + query : ""));
+          }
         })
         .catch(function () { count.textContent = labels.error; box.dataset.loaded = "error"; });
     }
-    form.addEventListener("change", load);
-    form.addEventListener("submit", function (event) { event.preventDefault(); load(); });
+    if (form) {
+      form.addEventListener("change", load);
+      form.addEventListener("submit", function (event) { event.preventDefault(); load(); });
+    }
     load();
+  }
+
+  function linkBounds(L, links) {
+    var points = [];
+    links.forEach(function (x) { points.push([x.from_lat, x.from_lon], [x.to_lat, x.to_lon]); });
+    return L.latLngBounds(points);
   }
 
   function boundsOf(L, data) {
     var points = data.parks.map(function (p) { return [p.lat, p.lon]; })
-      .concat(data.listings.map(function (x) { return [x.lat, x.lon]; }));
+      .concat(data.listings.map(function (x) { return [x.lat, x.lon]; }))
+      .concat((data.links || []).map(function (x) { return [x.from_lat, x.from_lon]; }));
     return L.latLngBounds(points);
   }
 
@@ -135,8 +161,8 @@
         .bindPopup(popup(p.name, [labels.park + " · " + p.province])).bindTooltip(p.name).addTo(layers.parks);
     });
     data.firms.forEach(function (f) {
-      L.circleMarker([f.lat, f.lon], { radius: 4, className: "firm-marker", weight: 1 })
-        .bindPopup(popup(f.name, [labels.firm + " · " + f.site], { href: "/firms/" + f.id, text: labels.open_firm }))
+      L.circleMarker([f.lat, f.lon], { radius: f.keystone ? 9 : 4, className: "firm-marker" + (f.keystone ? " keystone" : ""), weight: f.keystone ? 3 : 1 })
+        .bindPopup(popup(f.name, [labels.firm + " · " + f.site, f.keystone ? labels.keystone : null], { href: "/firms/" + f.id, text: labels.open_firm }))
         .addTo(layers.firms);
     });
     data.listings.forEach(function (x) {
@@ -147,12 +173,32 @@
         .addTo(layers.listings);
     });
     (data.links || []).forEach(function (link) {
-      var weight = Math.max(1.5, Math.min(10, Math.log10(Math.max(link.tonnes || 1, 1)) * 1.6));
+      var weight = Math.max(1.5, Math.min(10, Math.log10(Math.max(link.tonnes || link.quantity || 1, 1)) * 1.2));
+      var proposal = link.kind === "proposal";
+      var lines = [
+        (proposal ? labels.proposal : labels.deal + " · " + link.status),
+        (link.source || labels.anonymous) + " → " + (link.target || labels.anonymous),
+        (link.approximate ? "≥ " : "") + number(link.quantity) + " " + link.unit + labels.per_year,
+        number(link.distance_km) + " km · " + (link.mode || "")
+      ];
       L.polyline([[link.from_lat, link.from_lon], [link.to_lat, link.to_lon]], {
-        className: "link link-" + (link.status || "proposed"), color: FAMILY_COLOURS[link.family] || "#334155",
-        weight: weight, dashArray: link.status === "proposed" ? "6 6" : null
-      }).bindPopup(popup(link.label || "", [link.detail || ""])).addTo(layers.links);
+        className: "link link-" + (proposal ? "proposal" : "deal") + " link-status-" + link.status,
+        color: FAMILY_COLOURS[link.family] || "#334155",
+        weight: weight, dashArray: proposal ? "6 6" : null
+      }).bindPopup(popup(link.label || "", lines, link.deal_id ? { href: "/deals/" + link.deal_id, text: labels.open_deal } : null))
+        .addTo(layers.links);
     });
+  }
+
+  // Keystone firms of the (filtered) network, named beside the map.
+  function renderKeystones(data) {
+    var list = document.getElementById("map-keystones");
+    if (!list) { return; }
+    list.textContent = "";
+    (data.keystones || []).forEach(function (k) {
+      list.appendChild(el("li", "keystone-item", k.label + " · " + k.degree));
+    });
+    list.dataset.count = String((data.keystones || []).length);
   }
 
   // The same listings as a list under the map: for keyboards and screen readers.

@@ -1,0 +1,263 @@
+"""Planners' pages: KPIs against the utilisation targets (charts), what-if scenarios compared side by side
+with a base run, and the downloads of the exports.
+
+KPIs come from ``backend.services.kpis`` (per park / province / region and family, with the knowledge
+base's 2020 and 2025 targets); CO2 avoided and tonnes diverted by material family are the benefit ledgers
+(``backend.services.deals.get_ledger``) of the committing deals, so every figure is the backend's.
+What-if runs are ``backend.services.runs`` runs of kind ``what_if`` (never proposals): the page starts a base
+run (no change) and the what-if run over the same scope and options, then compares their results.
+"""
+
+from collections import defaultdict
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request
+from sqlalchemy import select
+from sqlmodel import Session
+from starlette.responses import Response
+
+from backend.api.deps import SessionDep
+from backend.errors import Conflict, InvalidInput, NotFound
+from backend.kb import get_kb
+from backend.models import Firm, Park
+from backend.schemas_deals import HubIn, RunCreate
+from backend.services import deals as deals_svc
+from backend.services import kpis as kpis_svc
+from backend.services import runs as runs_svc
+from web.deps import CurrentViewer, Viewer, page_context, require_role
+from web.forms import Errors, FieldError, domain_errors, validate
+from web.pages.deals import all_deals
+from web.pages.runs import MultiForm
+from web.templating import is_htmx, render
+
+router = APIRouter(include_in_schema=False)
+YEARS = (2020, 2025)
+Province = Annotated[str | None, Query(max_length=40)]
+
+
+# --- KPIs ----------------------------------------------------------------------------------------------
+def ledger_by(session: Session, viewer: Viewer) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """Planned CO2 avoided and tonnes diverted of the committing deals, by material family and by park code
+    of the supplier (from each deal's benefit ledger)."""
+    kb = get_kb()
+    by_family: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    by_park: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for deal in all_deals(session, viewer):
+        if deal.status not in deals_svc.COMMITTING:
+            continue
+        try:
+            ledger = deals_svc.get_ledger(session=session, actor=viewer.actor, deal_id=deal.id)
+        except Conflict:
+            continue
+        m = kb.materials.get(deal.material)
+        family = m.family if m else "other"
+        park = deal.supply.park_id
+        for table, key in ((by_family, family), (by_park, str(park) if park is not None else "")):
+            table[key]["co2"] += ledger.planned.co2_avoided_t
+            table[key]["diverted"] += ledger.planned.landfill_diverted_t
+    return by_family, by_park
+
+
+@router.get("/kpis")
+def kpis_page(request: Request, session: SessionDep, viewer: CurrentViewer,
+              province: Province = None) -> Response:
+    require_role(viewer, "planner", "admin", "park_manager")
+    province = province or None
+    t = page_context(request)["t"]
+    name_of = page_context(request)["name_of"]
+    parks = list(session.scalars(select(Park).order_by(Park.id)))
+    provinces = sorted({p.province for p in parks})
+    if province is not None and province not in provinces:
+        raise NotFound(f"no park in province '{province}'")
+    region = kpis_svc.kpis(session=session, actor=viewer.actor, group_by="region", province=province)
+    by_park = kpis_svc.kpis(session=session, actor=viewer.actor, group_by="park", province=province)
+    fam_ledger, park_ledger = ledger_by(session, viewer)
+    park_of = {p.code: p for p in parks}
+    targets = region["groups"][0]["targets"] if region["groups"] else []
+    families = region["groups"][0]["families"] if region["groups"] else []
+
+    def pct(v: float | None) -> float | None:
+        return None if v is None else round(v * 100, 1)
+
+    target_chart = {
+        "categories": [f"{(tg['name_zh'] if page_context(request)['locale'] == 'zh' else tg['name_en'])} ({tg['year']})"
+                       for tg in targets],
+        "axes": [{"name": t("kpi.rate_axis"), "percent": True}],
+        "series": [
+            {"name": t("kpi.rate_committed"), "type": "bar", "data": [pct(tg["rate_committed"]) for tg in targets]},
+            {"name": t("kpi.rate_delivered"), "type": "bar", "data": [pct(tg["rate_delivered"]) for tg in targets]},
+            {"name": t("kpi.target"), "type": "scatter", "data": [pct(tg["target_rate"]) for tg in targets]},
+        ]}
+    park_rows = []
+    for g in by_park["groups"]:
+        park = park_of.get(g["key"])
+        led = park_ledger.get(str(park.id) if park else "", {})
+        tonnes = [f for f in g["families"] if f["unit"] == "t"]
+        park_rows.append({"name": name_of(park) if park else g["name"], "park": park,
+                          "generation": sum(f["generation"] for f in tonnes),
+                          "committed": sum(f["committed"] for f in tonnes),
+                          "delivered": sum(f["delivered"] for f in tonnes),
+                          "co2": g["totals"]["co2_avoided_t_planned"], "diverted": led.get("diverted", 0.0),
+                          "deals": g["totals"]["deals_committing"]})
+    park_chart = {
+        "categories": [r["name"] for r in park_rows],
+        "axes": [{"name": t("kpi.tonnes_axis")}, {"name": t("kpi.co2_axis")}],
+        "series": [
+            {"name": t("kpi.diverted"), "type": "bar", "data": [round(r["diverted"]) for r in park_rows]},
+            {"name": t("kpi.co2"), "type": "bar", "axis": 1, "data": [round(r["co2"]) for r in park_rows]},
+        ]}
+    family_rows = [{"family": f["family"], "unit": f["unit"], "generation": f["generation"],
+                    "committed": f["committed"], "delivered": f["delivered"], "rate": f["rate_committed"],
+                    "co2": fam_ledger.get(f["family"], {}).get("co2", 0.0),
+                    "diverted": fam_ledger.get(f["family"], {}).get("diverted", 0.0)} for f in families]
+    family_chart = {
+        "categories": [t(f"family.{r['family']}") + ("" if r["unit"] == "t" else f" ({r['unit']})")
+                       for r in family_rows],
+        "axes": [{"name": t("kpi.tonnes_axis")}, {"name": t("kpi.co2_axis")}],
+        "series": [
+            {"name": t("kpi.diverted"), "type": "bar", "data": [round(r["diverted"]) for r in family_rows]},
+            {"name": t("kpi.co2"), "type": "bar", "axis": 1, "data": [round(r["co2"]) for r in family_rows]},
+        ]}
+    return render(request, "kpis.html", {
+        "province": province, "provinces": provinces, "targets": targets, "approximate": region["approximate"],
+        "park_rows": park_rows, "family_rows": family_rows, "target_chart": target_chart,
+        "park_chart": park_chart, "family_chart": family_chart, "years": YEARS})
+
+
+# --- what-if -------------------------------------------------------------------------------------------
+def whatif_context(session: Session, viewer: Viewer) -> dict[str, Any]:
+    parks = list(session.scalars(select(Park).order_by(Park.id)))
+    firms = list(session.scalars(select(Firm).order_by(Firm.park_id, Firm.name)))
+    runs, _ = runs_svc.list_runs(session=session, actor=viewer.actor, kind="what_if", limit=20)
+    kb = get_kb()
+    return {"parks": parks, "firms": firms, "runs": runs,
+            "hub_materials": sorted((m for m in kb.materials.values() if m.family in ("ash", "slag", "gypsum")),
+                                    key=lambda m: m.id)}
+
+
+@router.get("/whatif")
+def whatif_page(request: Request, session: SessionDep, viewer: CurrentViewer) -> Response:
+    require_role(viewer, "planner", "admin")
+    return render(request, "whatif.html", whatif_context(session, viewer) | {"form": {}, "errors": {}})
+
+
+HUB_FIELDS = ("lat", "lon", "capacity", "fixed_cost")
+
+
+def _whatif_input(values: dict[str, list[str]]) -> tuple[dict[str, Any] | None, dict[str, str], Errors]:
+    form = {k: (v[0] if v else "") for k, v in values.items()}
+    errors: Errors = {}
+    scope: dict[str, Any] = {"all": True}
+    raw_scope = form.get("scope", "")
+    if raw_scope.startswith("park:") and raw_scope[5:].isdigit():
+        scope = {"park_ids": [int(raw_scope[5:])]}
+    elif raw_scope.startswith("province:"):
+        scope = {"province": raw_scope[9:]}
+    elif raw_scope not in ("", "all"):
+        errors["scope"] = FieldError(key="err.choice", msg="choose a scope")
+    what_if: dict[str, Any] = {}
+    remove = form.get("remove_firm_id", "")
+    if remove:
+        if remove.isdigit():
+            what_if["remove_firm_ids"] = [int(remove)]
+        else:
+            errors["remove_firm_id"] = FieldError(key="err.choice", msg="choose a firm")
+    if form.get("add_hub") == "1":
+        hub, hub_errors = validate(HubIn, {"id": "hub1", "materials": values.get("hub_materials", [])}
+                                   | {k: form.get(f"hub_{k}", "") for k in HUB_FIELDS})
+        for key, err in hub_errors.items():
+            errors[f"hub_{key}"] = err
+        if hub is not None:
+            what_if["hubs"] = [hub.model_dump()]
+    if not what_if and not errors:
+        errors["change"] = FieldError(key="whatif.err.no_change", msg="choose a change")
+    if errors:
+        return None, form, errors
+    options = {"mode": "milp" if what_if.get("hubs") else "linear", "time_limit": 60.0}
+    return {"scope": scope, "options": options, "what_if": what_if}, form, errors
+
+
+@router.post("/whatif")
+def start_whatif(request: Request, session: SessionDep, viewer: CurrentViewer, values: MultiForm,
+                 background: BackgroundTasks) -> Response:
+    require_role(viewer, "planner", "admin")
+    spec, form, errors = _whatif_input(values)
+    if spec is not None:
+        try:
+            base = runs_svc.start_run(session=session, actor=viewer.actor, run_in=RunCreate.model_validate(
+                {"kind": "what_if", "scope": spec["scope"], "options": spec["options"]}))
+            variant = runs_svc.start_run(session=session, actor=viewer.actor, run_in=RunCreate.model_validate(
+                {"kind": "what_if", "scope": spec["scope"], "options": spec["options"], "what_if": spec["what_if"]}))
+            background.add_task(runs_svc.submit, base.id or 0)
+            background.add_task(runs_svc.submit, variant.id or 0)
+            return Response(status_code=200, headers={"HX-Redirect": f"/whatif/{base.id}/{variant.id}"})
+        except InvalidInput as exc:
+            session.rollback()
+            errors = {("hub_" + k if k in HUB_FIELDS else k): v for k, v in domain_errors(exc).items()}
+    return render(request, "whatif.html", whatif_context(session, viewer) | {"form": form, "errors": errors},
+                  block="whatif_form", status_code=422)
+
+
+def _summary(run: Any) -> dict[str, Any]:
+    k = run.kpis or {}
+    return {"links": k.get("links"), "net_benefit": k.get("net_benefit"), "quantity": k.get("quantity"),
+            "co2_avoided_t": k.get("co2_avoided_t"), "landfill_diverted_t": k.get("landfill_diverted_t"),
+            "unmatched_supplies": k.get("unmatched_supplies"), "unmatched_demands": k.get("unmatched_demands")}
+
+
+def _by_material(run: Any) -> dict[str, float]:
+    out: dict[str, float] = defaultdict(float)
+    for link in (run.result or {}).get("links", []):
+        q = link.get("quantity")
+        if q is None and link.get("quantity_band"):
+            q = link["quantity_band"].get("min")
+        out[link["material"]] += float(q or 0.0)
+    return out
+
+
+@router.get("/whatif/{base_id}/{variant_id}")
+def compare_page(request: Request, session: SessionDep, viewer: CurrentViewer, base_id: int,
+                 variant_id: int) -> Response:
+    require_role(viewer, "planner", "admin")
+    base = runs_svc.get_run(session=session, actor=viewer.actor, run_id=base_id)
+    variant = runs_svc.get_run(session=session, actor=viewer.actor, run_id=variant_id)
+    if base.kind != "what_if" or variant.kind != "what_if":
+        raise NotFound("not a what-if comparison")
+    done = base.status in runs_svc.TERMINAL and variant.status in runs_svc.TERMINAL
+    mb, mv = _by_material(base), _by_material(variant)
+    firms = {f.id: f for f in session.scalars(select(Firm))}
+    removed = [firms[i] for i in variant.what_if.get("remove_firm_ids", []) if i in firms]
+    context = {"base": base, "variant": variant, "done": done, "sb": _summary(base), "sv": _summary(variant),
+               "materials": get_kb().materials, "removed": removed, "hubs": variant.what_if.get("hubs", []),
+               "by_material": [{"material": m, "base": mb.get(m, 0.0), "variant": mv.get(m, 0.0)}
+                               for m in sorted(set(mb) | set(mv), key=lambda m: -max(mb.get(m, 0.0), mv.get(m, 0.0)))]}
+    block = "compare" if is_htmx(request) and request.headers.get("HX-Target") == "compare" else None
+    return render(request, "compare.html", context, block=block)
+
+
+# --- downloads -----------------------------------------------------------------------------------------
+EXPORTS = (("map.geojson", "geojson", True), ("network.graphml", "graphml", True), ("network.gexf", "gexf", True),
+           ("listings.csv", "listings", True), ("deals.csv", "deals", False), ("deliveries.csv", "deliveries", False),
+           ("kpis.csv", "kpis", True))
+
+
+@router.get("/downloads")
+def downloads_page(request: Request, session: SessionDep, viewer: CurrentViewer,
+                   park_id: Annotated[int | None, Query()] = None, province: Province = None,
+                   group_by: Literal["park", "province", "region"] = "park") -> Response:
+    parks = list(session.scalars(select(Park).order_by(Park.id)))
+    province = province or None
+    if park_id is not None and all(p.id != park_id for p in parks):
+        raise NotFound(f"park {park_id} not found")
+    scope = {"park_id": park_id} if park_id is not None else ({"province": province} if province else {})
+    files = []
+    for name, key, scoped in EXPORTS:
+        query: dict[str, Any] = dict(scope) if scoped else {}
+        if key == "kpis":
+            query["group_by"] = group_by
+        files.append({"name": name, "key": key,
+                      "href": f"/api/v1/exports/{name}" + ("?" + urlencode(query) if query else "")})
+    return render(request, "downloads.html", {"files": files, "parks": parks, "park_id": park_id,
+                                              "province": province, "group_by": group_by,
+                                              "provinces": sorted({p.province for p in parks})})

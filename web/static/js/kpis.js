@@ -1,0 +1,48 @@
+/* KPI charts (Apache ECharts): each element with data-kpi-chart holds its chart as JSON, built by the page
+   route from the KPI service (no inline script under the CSP). Shape:
+   {categories: [...], axes: [{name, percent?}], series: [{name, type: "bar"|"scatter", data, axis?}]} */
+(function () {
+  "use strict";
+
+  var COLOURS = ["#2b6cb0", "#2f7d32", "#b7410e", "#6b46c1", "#a16207"];
+
+  function compact(v) {
+    if (document.body.dataset.locale === "en") {
+      return v >= 1e6 ? (v / 1e6) + " M" : v >= 1e3 ? (v / 1e3) + " k" : String(v);
+    }
+    return v >= 1e4 ? (v / 1e4) + " 万" : String(v);
+  }
+
+  function draw(el) {
+    if (!window.echarts) { return; }
+    var spec = JSON.parse(el.dataset.kpiChart);
+    var chart = window.echarts.init(el, null, { renderer: "svg" });
+    var axes = spec.axes.map(function (a) {
+      return a.percent
+        ? { type: "value", name: a.name, min: 0, max: 100, axisLabel: { formatter: "{value} %" } }
+        : { type: "value", name: a.name, axisLabel: { formatter: compact } };
+    });
+    var series = spec.series.map(function (s, i) {
+      var out = { name: s.name, type: s.type, data: s.data, yAxisIndex: s.axis || 0,
+                  itemStyle: { color: COLOURS[i % COLOURS.length] } };
+      if (s.type === "bar") { out.barMaxWidth = 36; }
+      if (s.type === "scatter") { out.symbol = "diamond"; out.symbolSize = 16; }
+      return out;
+    });
+    chart.setOption({
+      animation: false,
+      aria: { enabled: true },
+      tooltip: { trigger: "axis" },
+      legend: { top: 0 },
+      grid: { left: 110, right: 70, top: 40, bottom: 110 },
+      xAxis: { type: "category", data: spec.categories, axisLabel: { interval: 0, rotate: spec.categories.length > 4 ? 25 : 0 } },
+      yAxis: axes,
+      series: series
+    });
+    window.addEventListener("resize", function () { chart.resize(); });
+    el.dataset.ready = "true";
+  }
+
+  function init() { document.querySelectorAll("[data-kpi-chart]").forEach(draw); }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", init); } else { init(); }
+})();
