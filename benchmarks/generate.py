@@ -40,10 +40,21 @@ RULES = [
     ("carbide_slag", "limestone", 1.2, 0.6), ("lime_mud", "limestone", 0.8, 0.6),
 ]
 EXTRA_PRICES = {"clinker": 320, "aggregate": 60, "natural_gypsum": 140, "clay": 50, "limestone": 90}
+# rules whose ratios are inconsistent around cycles with RULES (fly ash and GGBS replace cement 1:1 but
+# clinker at 0.9 and 1.0): no node scaling turns such components into pure networks, they need the LP
+MIXED_RULES = [("fly_ash", "cement", 1.0, 0.3), ("ggbs", "cement", 1.0, 0.5)]
+MIXED_PRICES = {"cement": 380}
+# stated maxima (domain reference §5 economic radii; permits and contracts for hazardous waste)
+MAX_DISTANCE_KM = {"fly_ash": 160.0, "ggbs": 160.0, "fgd_gypsum": 120.0, "phosphogypsum": 120.0,
+                   "tailings": 50.0, "steel_slag": 60.0, "coal_gangue": 30.0, "red_mud": 60.0,
+                   "scrap_steel": 120.0, "molasses": 120.0, "spent_catalyst": 120.0, "waste_oil": 120.0,
+                   "waste_glass": 120.0, "bagasse": 80.0, "co2": 120.0, "biosludge": 60.0, "carbide_slag": 80.0,
+                   "bottom_ash": 80.0, "lime_mud": 80.0, "waste_sand": 80.0}
 
 
 def generate(n_streams: int, *, seed: int = 0, generalised: bool = False, radius_scale: float = 1.0,
-             milp: bool = False, regional: bool = False) -> dict[str, Any]:
+             milp: bool = False, regional: bool = False, reach: float = 1.0, mixed: bool = False,
+             ) -> dict[str, Any]:
     """A scenario document with about ``n_streams`` supplies + demands.
 
     Parameters
@@ -54,7 +65,12 @@ def generate(n_streams: int, *, seed: int = 0, generalised: bool = False, radius
     generalised : bool
         Half the demands ask for what by-products replace, through rules with ratios ≠ 1 and max shares.
     radius_scale : float
-        Scales transport costs down (larger radii, more candidate pairs).
+        Scales transport costs down (larger break-even radii; the stated maximum distances still bind).
+    reach : float
+        Scales the stated maximum distances per material (more candidate pairs: about ``reach²`` times).
+    mixed : bool
+        With ``generalised``: add rules whose ratios are inconsistent around cycles (a generalised network
+        that node scaling cannot make pure, solved by the LP).
     milp : bool
         Add MILP parameters: a fixed cost per link and a minimum lot.
     regional : bool
@@ -88,8 +104,9 @@ def generate(n_streams: int, *, seed: int = 0, generalised: bool = False, radius
     supplies = [{"id": f"s{i}", "site": f"S{s_site[i]}", "material": mats[s_mat[i]], "quantity": float(s_qty[i])}
                 for i in range(n_sup)]
     demand_material = [mats[k] for k in d_mat]
+    rules = RULES + (MIXED_RULES if mixed else [])
     if generalised:
-        rule_targets = sorted({r[1] for r in RULES})
+        rule_targets = sorted({r[1] for r in rules})
         switch = rng.random(n_dem) < 0.5
         for j in np.flatnonzero(switch):
             demand_material[j] = rule_targets[rng.integers(0, len(rule_targets))]
@@ -97,6 +114,8 @@ def generate(n_streams: int, *, seed: int = 0, generalised: bool = False, radius
                 "quantity": float(d_qty[j])} for j in range(n_dem)]
     prices = {m: float(p) for m, p, _ in MATERIALS}
     prices.update({k: float(v) for k, v in EXTRA_PRICES.items()})
+    if mixed:
+        prices.update({k: float(v) for k, v in MIXED_PRICES.items()})
     scale = 1.0 / radius_scale
     params: dict[str, Any] = {
         "use_knowledge_base": False,
@@ -108,19 +127,13 @@ def generate(n_streams: int, *, seed: int = 0, generalised: bool = False, radius
         "prices": prices,
         "disposal_costs": {m: float(d) for m, _, d in MATERIALS},
         "co2_factors": {"clinker": 0.85, "natural_gypsum": 0.01, "aggregate": 0.005, "limestone": 0.4},
-        # stated maxima (domain reference §5 economic radii; permits and contracts for hazardous waste)
-        "max_distance_km": {"fly_ash": 160.0, "ggbs": 160.0, "fgd_gypsum": 120.0, "phosphogypsum": 120.0,
-                            "tailings": 50.0, "steel_slag": 60.0, "coal_gangue": 30.0, "red_mud": 60.0,
-                            "scrap_steel": 120.0, "molasses": 120.0, "spent_catalyst": 120.0,
-                            "waste_oil": 120.0, "waste_glass": 120.0, "bagasse": 80.0, "co2": 120.0,
-                            "biosludge": 60.0, "carbide_slag": 80.0, "bottom_ash": 80.0, "lime_mud": 80.0,
-                            "waste_sand": 80.0},
+        "max_distance_km": {m: km * reach for m, km in MAX_DISTANCE_KM.items()},
         "materials": {"spent_catalyst": {"hazardous": True, "hw_code": "HW50"},
                       "waste_oil": {"hazardous": True, "hw_code": "HW08"}},
     }
     if generalised:
         params["substitutions"] = [{"material": m, "replaces": v, "ratio": r, "max_share": s}
-                                   for m, v, r, s in RULES]
+                                   for m, v, r, s in rules]
     if milp:
         params["milp"] = {"fixed_cost_per_link": 2000.0, "min_lot": 50.0}
     permitted = rng.random(n_sites) < 0.2

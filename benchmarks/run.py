@@ -2,6 +2,7 @@
 
     python -m benchmarks.run                      # 2k, 20k, 100k streams (network and generalised) + MILP 2k
     python -m benchmarks.run --sizes 2000 --no-milp --highs-limit 60
+    python -m benchmarks.run --sizes 20000 --kinds mix --reach 1.0   # a generalised network the LP solves
 
 For each size: seconds to load the JSON file, build candidates and solve (the whole process), then on the
 same arcs: scipy's HiGHS LP (time ratio), networkx network_simplex where it finishes (pure networks up to
@@ -92,8 +93,9 @@ def greedy_nearest(c: CandidateSet) -> float:
     return total
 
 
-def bench_linear(n: int, generalised: bool, args: argparse.Namespace) -> dict[str, Any]:
-    doc = generate(n, seed=args.seed, generalised=generalised)
+def bench_linear(n: int, kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    generalised = kind in ("gen", "mix")
+    doc = generate(n, seed=args.seed, generalised=generalised, mixed=kind == "mix", reach=args.reach)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "scenario.json"
         path.write_text(json.dumps(doc))
@@ -106,7 +108,7 @@ def bench_linear(n: int, generalised: bool, args: argparse.Namespace) -> dict[st
     sol = solve_linear(cands, workers=args.workers)
     t3 = time.perf_counter()
     opt = float(np.dot(sol.flow, cands.unit_benefit))
-    row: dict[str, Any] = {"case": f"{n // 1000}k {'gen' if generalised else 'net'}", "streams": n,
+    row: dict[str, Any] = {"case": f"{n // 1000}k {kind}", "streams": n,
                            "pairs": len(cands), "load": t1 - t0, "cand": t2 - t1, "solve": t3 - t2,
                            "total": t3 - t0, "objective": opt, "solver": sol.solver}
     if not args.no_highs:
@@ -148,7 +150,11 @@ def fmt(x: Any, spec: str = ".2f") -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000, 100000])
-    parser.add_argument("--kinds", nargs="+", default=["net", "gen"], choices=["net", "gen"])
+    parser.add_argument("--kinds", nargs="+", default=["net", "gen"], choices=["net", "gen", "mix"],
+                        help="net: ratios 1; gen: ratios ≠ 1 and max shares (pure after node scaling); "
+                             "mix: gen plus rules with cycle-inconsistent ratios (solved by the LP)")
+    parser.add_argument("--reach", type=float, default=1.3,
+                        help="scales the stated maximum distances (1.3: about 1.5M pairs at 100k gen)")
     parser.add_argument("--milp-size", type=int, default=2000)
     parser.add_argument("--no-milp", action="store_true")
     parser.add_argument("--milp-limit", type=float, default=60.0)
@@ -166,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     print("-" * len(head))
     for n in args.sizes:
         for kind in args.kinds:
-            r = bench_linear(n, kind == "gen", args)
+            r = bench_linear(n, kind, args)
             rows.append(r)
             highs = fmt(r.get("highs")) + ("" if r.get("highs_done", True) else "+")
             diff = max(v for v in (r.get("highs_rel_diff"), r.get("nx_rel_diff"), 0.0) if v is not None)

@@ -332,6 +332,15 @@ class _Checker:
         return out
 
 
+_FAST_SITE_KEYS = frozenset({"id", "lat", "lon", "permits"})
+_FAST_STREAM_KEYS = frozenset({"id", "site", "material", "quantity"})
+
+
+def _plain_number(value: Any) -> bool:
+    """An int or float (not a bool) that is finite."""
+    return (type(value) is float and math.isfinite(value)) or (type(value) is int and abs(value) <= 2**53)
+
+
 def _known_keys(check: _Checker, obj: Mapping[str, Any], allowed: set[str],
                 path: tuple[str | int, ...]) -> None:
     for key in obj:
@@ -547,6 +556,19 @@ def parse_scenario(data: Any, *, knowledge_base: KnowledgeBase | None = None) ->
     sites: list[Site] = []
     site_ids: set[str] = set()
     for i, raw in enumerate(check.array(root.get("sites"), ("sites",))):
+        # fast path for the common well-formed record (same result; anything unusual takes the full checks)
+        if type(raw) is dict and raw.keys() <= _FAST_SITE_KEYS:
+            sid: Any = raw.get("id")
+            lat: Any = raw.get("lat")
+            lon: Any = raw.get("lon")
+            permits_raw: Any = raw.get("permits", [])
+            if (type(sid) is str and sid.strip() and sid not in site_ids and _plain_number(lat)
+                    and -90.0 <= lat <= 90.0 and _plain_number(lon) and -180.0 <= lon <= 180.0
+                    and type(permits_raw) is list):
+                site_ids.add(sid)
+                sites.append(Site(sid, float(lat), float(lon),
+                                  permits=tuple(str(p).strip().upper() for p in permits_raw)))
+                continue
         path: tuple[str | int, ...] = ("sites", i)
         obj = check.obj(raw, path)
         if obj is None:
@@ -615,9 +637,26 @@ def parse_scenario(data: Any, *, knowledge_base: KnowledgeBase | None = None) ->
                               f"(measured in {prev[0]} at {prev[1]})")
         return material, quantity, unit
 
+    def fast_stream(raw: dict[str, Any], ids: set[str]) -> tuple[str, str, str, float] | None:
+        """(id, site, material, quantity) of a plain well-formed stream record, else None (full checks)."""
+        sid: Any = raw.get("id")
+        site: Any = raw.get("site")
+        material: Any = raw.get("material")
+        quantity: Any = raw.get("quantity")
+        if not (type(sid) is str and sid.strip() and sid not in ids and type(site) is str and site in site_ids
+                and type(material) is str and material.strip() and _plain_number(quantity) and quantity > 0):
+            return None
+        if kb is not None and material not in kb.materials and material not in params.materials:
+            return None
+        ids.add(sid)
+        return sid, site, material, float(quantity)
+
     supplies: list[Supply] = []
     ids: set[str] = set()
     for i, raw in enumerate(check.array(root.get("supplies"), ("supplies",))):
+        if type(raw) is dict and raw.keys() <= _FAST_STREAM_KEYS and (fast := fast_stream(raw, ids)):
+            supplies.append(Supply(*fast))
+            continue
         path = ("supplies", i)
         obj = check.obj(raw, path)
         if obj is None:
@@ -642,6 +681,9 @@ def parse_scenario(data: Any, *, knowledge_base: KnowledgeBase | None = None) ->
     demands: list[Demand] = []
     ids = set()
     for i, raw in enumerate(check.array(root.get("demands"), ("demands",))):
+        if type(raw) is dict and raw.keys() <= _FAST_STREAM_KEYS and (fast := fast_stream(raw, ids)):
+            demands.append(Demand(*fast))
+            continue
         path = ("demands", i)
         obj = check.obj(raw, path)
         if obj is None:

@@ -20,9 +20,13 @@ Solving:
    with integer data: quantities × ``QUANTITY_SCALE`` (floored, so the flow stays feasible) and costs
    ``−w·u_s`` × ``cost_scale`` (rounded), both chosen per component from its data so that nothing overflows
    int64 and the reported objective is within ~1e-9 relative of the LP optimum.
-3. Generalised networks (ratios without such scales, e.g. pipeline losses): the LP above with HiGHS
-   (``scipy.optimize.linprog(method="highs")``) on sparse matrices.
-4. Components are grouped into two balanced batches solved in two worker processes when large enough.
+   The scales come from one BFS tree over all components (log potentials along the tree, int64 indices),
+   then every arc is checked against them.
+3. Generalised networks (ratios without such scales, e.g. pipeline losses or rules whose ratios disagree
+   around a cycle): the LP above with HiGHS on sparse matrices (``scipy.optimize.linprog``), dual simplex,
+   or interior point with crossover (still a vertex) from ``LP_IPM_MIN_ARCS`` arcs, where it is faster.
+4. Components are spread over up to two jobs, longest first; with two, a forked worker solves one (it
+   inherits the arrays, only arc indices are pickled) while this process solves the other.
 
 The solver status is checked before any flow is read.
 """
@@ -35,6 +39,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -110,8 +115,9 @@ def _node_scales(cands: CandidateSet, n_s: int, n_d: int, arc_comp: IntArray, n_
     key_sorted = key[key_order]
     log_r = np.log(sub_r)[key_order]
     order, pred = breadth_first_order(sym, root, directed=False, return_predecessors=True)
-    nodes = order[1:]
-    parents = pred[nodes]
+    # int64: scipy returns int32 indices, and s·n_d + d overflows int32 beyond ~46k nodes a side
+    nodes = order[1:].astype(np.int64)
+    parents = pred[nodes].astype(np.int64)
     from_root = parents == root
     is_dem = nodes >= n_s
     s_end = np.where(is_dem, parents, nodes)
@@ -173,6 +179,11 @@ def _solve_network(supply: IntArray, demand: IntArray, group: IntArray, weight: 
     return y / q_scale
 
 
+#: LP batches with at least this many arcs use HiGHS' interior point method (with crossover, so the answer
+#: is still a vertex): on the large degenerate transportation LPs here it beats dual simplex several times
+LP_IPM_MIN_ARCS = 150_000
+
+
 def _solve_lp(supply: IntArray, demand: IntArray, group: IntArray, weight: FloatArray, ratio: FloatArray,
               s_cap: FloatArray, d_cap: FloatArray, g_cap: FloatArray) -> FloatArray:
     """The LP on one batch with HiGHS; returns x per arc."""
@@ -187,8 +198,9 @@ def _solve_lp(supply: IntArray, demand: IntArray, group: IntArray, weight: Float
     vals = np.concatenate([np.ones(k), ratio, ratio[gsel]])
     a_ub = csr_matrix((vals, (rows, cc)), shape=(ns + nd + ng, k))
     b_ub = np.concatenate([s_cap, d_cap, g_cap])
-    res = linprog(-weight, A_ub=a_ub, b_ub=b_ub, bounds=(0, None), method="highs")
-    if res.status != 0:
+    method = "highs-ipm" if k >= LP_IPM_MIN_ARCS else "highs"
+    res = linprog(-weight, A_ub=a_ub, b_ub=b_ub, bounds=(0, None), method=method)
+    if res.status != 0:  # never read values after another status
         raise SolverError(f"HiGHS LP ended with status {res.status}: {res.message}")
     return np.maximum(np.asarray(res.x, dtype=np.float64), 0.0)
 
@@ -248,6 +260,23 @@ def _chunks(arc_comp: IntArray, comps: IntArray, batch_arcs: int = BATCH_ARCS) -
     return out
 
 
+#: the arrays shared with forked workers, by call (an entry lives only while its pool runs; keyed so that
+#: concurrent calls from several threads do not see each other's arrays)
+_SHARED: dict[int, tuple[Any, ...]] = {}
+
+
+def _work(kind: str, arcs: IntArray) -> float:
+    """Rough relative cost of solving a chunk, for balancing the workers."""
+    return len(arcs) * math.log(len(arcs) + 2) * (4.0 if kind == "lp" else 1.0)
+
+
+def _solve_job(job: Sequence[tuple[str, IntArray]], common: tuple[Any, ...] | int) -> list[FloatArray]:
+    """Solve the chunks of one job (in a forked worker, ``common`` is the key of the inherited arrays)."""
+    arrays = _SHARED[common] if isinstance(common, int) else common
+    solve: Any = _solve_batch  # the arrays' count and types are _solve_batch's
+    return [solve(kind, *arrays, [arcs])[0] for kind, arcs in job]
+
+
 def solve_linear(cands: CandidateSet, weight: FloatArray | None = None, *, decompose: bool = True,
                  workers: int | None = None, force_lp: bool = False, batch_arcs: int = BATCH_ARCS,
                  ) -> LinearSolution:
@@ -302,35 +331,40 @@ def solve_linear(cands: CandidateSet, weight: FloatArray | None = None, *, decom
         net_chunks = [np.arange(len(sub))] if pure[0] else []
         lp_chunks = [] if pure[0] else [np.arange(len(sub))]
 
-    jobs: list[tuple[str, list[IntArray]]] = []
     n_workers = workers if workers is not None else (
         min(2, os.cpu_count() or 1) if len(sub) >= PARALLEL_MIN_ARCS else 1)
-    for kind, chunks in (("network", net_chunks), ("lp", lp_chunks)):
-        if not chunks:
-            continue
-        bins: list[list[IntArray]] = [[] for _ in range(max(1, n_workers))]
-        loads = [0.0] * len(bins)
-        for ch in sorted(chunks, key=len, reverse=True):  # longest-processing-time-first balancing
-            b = loads.index(min(loads))
-            bins[b].append(ch)
-            loads[b] += len(ch) * math.log(len(ch) + 2)
-        jobs.extend((kind, b) for b in bins if b)
+    # one job per worker, longest-processing-time-first over both kinds (an LP arc costs more than a flow arc)
+    items = [("network", ch) for ch in net_chunks] + [("lp", ch) for ch in lp_chunks]
+    jobs: list[list[tuple[str, IntArray]]] = [[] for _ in range(max(1, n_workers))]
+    loads = [0.0] * len(jobs)
+    for kind, ch in sorted(items, key=lambda it: _work(*it), reverse=True):
+        b = loads.index(min(loads))
+        jobs[b].append((kind, ch))
+        loads[b] += _work(kind, ch)
+    jobs = [job for job in jobs if job]
 
     common = (sub.supply, sub.demand, sub.share_group, w_sub, sub.ratio, u, v, sub.supply_qty,
               sub.demand_qty, sub.group_cap, sub.group_demand)
     results: list[list[FloatArray]]
-    if n_workers > 1 and len(jobs) > 1:
+    if len(jobs) > 1:
         import multiprocessing as mp
 
-        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-        with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx) as pool:
-            futures = [pool.submit(_solve_batch, kind, *common, chunks) for kind, chunks in jobs]
-            results = [f.result() for f in futures]
+        fork = "fork" in mp.get_all_start_methods()
+        key = id(common)
+        _SHARED[key] = common  # a forked worker inherits the arrays: only arc indices are pickled
+        try:
+            with ProcessPoolExecutor(max_workers=len(jobs) - 1,
+                                     mp_context=mp.get_context("fork") if fork else None) as pool:
+                futures = [pool.submit(_solve_job, job, key if fork else common) for job in jobs[1:]]
+                first = _solve_job(jobs[0], common)  # this process takes the first job meanwhile
+                results = [first] + [f.result() for f in futures]
+        finally:
+            del _SHARED[key]
     else:
-        results = [_solve_batch(kind, *common, chunks) for kind, chunks in jobs]
+        results = [_solve_job(job, common) for job in jobs]
     sub_flow = np.zeros(len(sub))
-    for (_kind, chunks), xs in zip(jobs, results, strict=True):
-        for arcs, x in zip(chunks, xs, strict=True):
+    for job, xs in zip(jobs, results, strict=True):
+        for (_kind, arcs), x in zip(job, xs, strict=True):
             sub_flow[arcs] = x
     flow[active] = sub_flow
     n_net = int(pure.sum()) if decompose else int(pure[0])

@@ -109,3 +109,65 @@ def test_parallel_workers_give_the_same_answer(doc: dict[str, Any]) -> None:
     two = solve_linear(cands, workers=2, batch_arcs=1)  # one chunk per component: uses the pool
     assert float(np.dot(one.flow, cands.unit_benefit)) == pytest.approx(
         float(np.dot(two.flow, cands.unit_benefit)), rel=1e-9, abs=1e-9)
+
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_interior_point_lp_equals_oracle(doc: dict[str, Any]) -> None:
+    # large LP batches go to HiGHS' interior point method (with crossover): force it on small ones
+    import matching.solve as solve_mod
+
+    scenario = load_scenario(doc)
+    cands = build_candidates(scenario, resolve_economics(scenario))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(solve_mod, "LP_IPM_MIN_ARCS", 0)
+        sol = solve_linear(cands, force_lp=True, workers=1)
+    got = float(np.dot(sol.flow, cands.unit_benefit))
+    assert got == pytest.approx(oracle_lp(doc), rel=1e-6, abs=1e-6)
+
+
+def _parse_both(doc: dict[str, Any]) -> tuple[Any, Any]:
+    """Parse a document as is (plain records take the fast path) and with a neutral key added to every
+    record (forcing the full checks): the outcome, scenario or errors, must be the same."""
+    import copy
+
+    from matching.errors import ScenarioError
+
+    slow = copy.deepcopy(doc)
+    for site in slow["sites"]:
+        if isinstance(site, dict):
+            site["park"] = None
+    for key in ("supplies", "demands"):
+        for rec in slow[key]:
+            if isinstance(rec, dict):
+                rec["note"] = "full path"
+    out = []
+    for d in (doc, slow):
+        try:
+            sc = load_scenario(d)
+            out.append((sc.sites, sc.supplies, sc.demands))
+        except ScenarioError as exc:
+            out.append(exc.errors)
+    return out[0], out[1]
+
+
+@SETTINGS
+@given(scenarios(), st.data())
+def test_fast_parsing_path_is_the_full_one(doc: dict[str, Any], data: Any) -> None:
+    bad_values = [0, -1.0, "x", True, None, float("nan"), 1e300 * 10, 2**60]
+    for key, field_names in (("supplies", ["id", "site", "material", "quantity"]),
+                             ("demands", ["id", "site", "material", "quantity"]),
+                             ("sites", ["id", "lat", "lon"])):
+        recs = doc[key]
+        for _ in range(data.draw(st.integers(0, 2))):
+            rec = recs[data.draw(st.integers(0, len(recs) - 1))]
+            name = data.draw(st.sampled_from(field_names))
+            rec[name] = data.draw(st.sampled_from([*bad_values, recs[0].get(name), "S0", 95.0]))
+        if data.draw(st.booleans()):
+            for rec in recs:
+                rec.pop("attributes", None)
+                rec.pop("disposal_cost", None)
+                rec.pop("max_distance_km", None)
+    fast, full = _parse_both(doc)
+    assert fast == full

@@ -181,3 +181,56 @@ def test_evaluate_catches_tampering(base_doc: dict[str, Any]) -> None:
     data = result.to_json()
     data["objective"]["net_benefit"] += 1.0
     assert not evaluate(scenario, data).ok
+
+
+def _cands(supply: list[int], demand: list[int], ratio: list[float], weight: list[float], n_s: int, n_d: int,
+           s_qty: float = 10.0, d_qty: float = 10.0) -> Any:
+    import numpy as np
+
+    from matching.candidates import CandidateSet
+
+    k = len(supply)
+    i64 = np.asarray
+    return CandidateSet(
+        supply=i64(supply, dtype=np.int64), demand=i64(demand, dtype=np.int64), distance_km=np.zeros(k),
+        mode=np.full(k, -2, dtype=np.int64), ratio=np.asarray(ratio, dtype=np.float64),
+        unit_benefit=np.asarray(weight, dtype=np.float64), unit_co2=np.zeros(k), rule=np.zeros(k, dtype=np.int64),
+        quality_unknown=np.zeros(k, dtype=bool), share_group=np.full(k, -1, dtype=np.int64),
+        group_cap=np.zeros(0), group_demand=np.zeros(0, dtype=np.int64), group_rule=np.zeros(0, dtype=np.int64),
+        rules=(), supply_qty=np.full(n_s, s_qty), demand_qty=np.full(n_d, d_qty))
+
+
+def test_node_scales_with_many_nodes() -> None:
+    # regression: s·n_d + d overflowed int32 beyond ~46k nodes a side, so consistent ratios (here a cycle
+    # s1→d1 1, s1→d2 0.9, s2→d2 0.9, s2→d1 1) were taken for a generalised network
+    import numpy as np
+
+    from matching.solve import _components, _node_scales
+
+    n = 60_000
+    c = _cands([n - 2, n - 2, n - 1, n - 1], [n - 2, n - 1, n - 1, n - 2], [1.0, 0.9, 0.9, 1.0], [5.0, 6.0, 4.0, 3.0],
+               n, n)
+    n_comp, arc_comp = _components(c, n, n)
+    u, v, pure = _node_scales(c, n, n, arc_comp, n_comp)
+    assert pure.all()
+    assert np.allclose(v[c.demand] / u[c.supply], c.ratio, rtol=1e-12)
+
+
+
+def test_two_jobs_network_and_lp_match_one_process() -> None:
+    # component 1 is a pure network, component 2 a generalised one (ratios 1, 0.9, 1, 1 around a cycle):
+    # with two workers, a forked worker solves one job while this process solves the other
+    import numpy as np
+
+    from matching.solve import solve_linear
+
+    c = _cands([0, 0, 1, 2, 2, 3, 3], [0, 1, 1, 2, 3, 3, 2], [1.0, 1.0, 1.0, 1.0, 0.9, 1.0, 1.0],
+               [5.0, 4.0, 3.0, 6.0, 7.0, 2.0, 4.0], 4, 4, s_qty=10.0, d_qty=8.0)
+    one = solve_linear(c, workers=1)
+    two = solve_linear(c, workers=2)
+    whole = solve_linear(c, workers=1, decompose=False, force_lp=True)
+    assert (one.network_components, one.lp_components) == (1, 1)
+    assert one.solver == "ortools-min-cost-flow+highs-lp"
+    objs = [float(np.dot(s.flow, c.unit_benefit)) for s in (one, two, whole)]
+    assert objs[0] == pytest.approx(objs[1], rel=1e-9)
+    assert objs[0] == pytest.approx(objs[2], rel=1e-9)
