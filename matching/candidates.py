@@ -108,6 +108,9 @@ def build_candidates(scenario: Scenario, econ: Economics) -> CandidateSet:
     dem = scenario.demands
     s_site = np.fromiter((site_index[s.site] for s in sup), dtype=np.int64, count=len(sup))
     d_site = np.fromiter((site_index[d.site] for d in dem), dtype=np.int64, count=len(dem))
+    # rail and water: per mode, which sites have the siding or wharf (both ends of a pair must)
+    site_access = {m.id: np.array([m.id in st.access for st in sites], dtype=bool)
+                   for m in econ.modes if m.needs_access}
     s_qty = np.fromiter((s.quantity for s in sup), dtype=np.float64, count=len(sup))
     d_qty = np.fromiter((d.quantity for d in dem), dtype=np.float64, count=len(dem))
     s_disp = np.fromiter((econ.disposal_cost(s.material) if s.disposal_cost is None else s.disposal_cost
@@ -245,8 +248,14 @@ def build_candidates(scenario: Scenario, econ: Economics) -> CandidateSet:
             if len(qi) == 0:
                 continue
             ratio = ratio_s[qi]
+            pair_s, pair_d = s_site[si], d_site[dj]
+
+            def both_ends(mode_id: str, pair_s: IntArray = pair_s, pair_d: IntArray = pair_d) -> BoolArray:
+                has = site_access.get(mode_id)
+                return has[pair_s] & has[pair_d] if has is not None else np.zeros(len(pair_s), dtype=bool)
+
             mode_idx, cost, deliv, co2_kg, _rate = best_mode(modes, dist, ratio=ratio, price=price,
-                                                             same_site=same)
+                                                             same_site=same, access=both_ends)
             rule_q = best_rule[qi]
             pre = np.array([rules[r].pretreatment_cost for r in range(len(rules))])[rule_q]
             benefit = deliv * price + s_disp[si] - pre - cost

@@ -9,7 +9,8 @@ For a supply of material ``m`` serving a demand for ``v`` over ``D`` km by mode 
 
 ``rate_k`` and ``handling_k`` are per unit of the supply material (converted from the mode's unit through the
 material's density where needed). On the same site no transport is needed: mode ``on_site``, no cost.
-The mode of a pair is the allowed mode (carries the form, within its maximum distance) with the largest ``b``.
+The mode of a pair is the allowed mode (carries the form, within its maximum distance, and for a mode that needs
+access — rail, water — listed in the `access` of both sites) with the largest ``b``.
 
 :func:`resolve_economics` merges the knowledge base with a scenario's overrides into :class:`Economics`.
 """

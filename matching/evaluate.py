@@ -134,8 +134,12 @@ def evaluate(scenario: Scenario, result: MatchResult | Mapping[str, Any], *, rel
         if le is None:
             problems.append(f"{where}: mode {link['mode']} cannot carry {s.material} {km:.1f} km")
             continue
+        both = frozenset(site_s.access) & frozenset(site_d.access)
+        mode_obj = next((m for m in econ.modes if m.id == le.mode), None)
+        if mode_obj is not None and mode_obj.needs_access and le.mode not in both:
+            problems.append(f"{where}: mode {le.mode} needs access at both sites")
         best = link_economics(econ, material=s.material, replaces=d.material, distance_km=km, same_site=same,
-                              disposal_cost=s.disposal_cost, rule=rule)
+                              disposal_cost=s.disposal_cost, rule=rule, access=both)
         if best is not None and best.mode != le.mode and best.unit_benefit > le.unit_benefit * (1 + 1e-9) + 1e-9:
             problems.append(f"{where}: mode {le.mode} is not the cheapest allowed ({best.mode})")
         if le.unit_benefit <= 0:

@@ -7,7 +7,7 @@ File layout (``?`` = optional)::
 
     {"name": "...",
      "sites":    [{"id", "name"?, "lat", "lon", "park"?, "province"?, "industry"?, "size"? {"quantity", "unit"},
-                   "permits"? [HW codes]}],
+                   "permits"? [HW codes], "access"? [transport modes needing a siding or wharf: rail, ...]}],
      "supplies": [{"id", "site", "material", "quantity" (> 0 per year), "unit"?, "attributes"? {name: number},
                    "disposal_cost"?}],
      "demands":  [{"id", "site", "material", "quantity" (> 0 per year), "unit"?, "max_distance_km"?}],
@@ -68,6 +68,7 @@ class Site:
     size_quantity: float | None = None
     size_unit: str | None = None
     permits: tuple[str, ...] = ()
+    access: tuple[str, ...] = ()  # transport modes needing a siding or wharf that the site has (rail, water)
 
 
 @dataclass(frozen=True)
@@ -574,7 +575,7 @@ def parse_scenario(data: Any, *, knowledge_base: KnowledgeBase | None = None) ->
         if obj is None:
             continue
         _known_keys(check, obj, {"id", "name", "lat", "lon", "park", "province", "industry", "size",
-                                 "permits"}, path)
+                                 "permits", "access"}, path)
         sid = check.text(obj, "id", path)
         lat = check.number(obj, "lat", path, minimum=-90.0, maximum=90.0)
         lon = check.number(obj, "lon", path, minimum=-180.0, maximum=180.0)
@@ -587,12 +588,20 @@ def parse_scenario(data: Any, *, knowledge_base: KnowledgeBase | None = None) ->
             size_q = check.number(size, "quantity", (*path, "size"), positive=True)
             size_u = check.text(size, "unit", (*path, "size"), required=False)
         permits = tuple(str(p).strip().upper() for p in check.array(obj.get("permits"), (*path, "permits")))
+        access: list[str] = []
+        for k, mode_id in enumerate(check.array(obj.get("access"), (*path, "access"))):
+            if not isinstance(mode_id, str) or not mode_id.strip():
+                check.add((*path, "access", k), "must be a transport mode id such as 'rail' or 'inland_water'")
+            elif kb is not None and mode_id not in kb.transport_modes and mode_id not in params.transport:
+                check.add((*path, "access", k), f"unknown transport mode '{mode_id}'")
+            else:
+                access.append(mode_id.strip())
         industry = obj.get("industry")
         if industry is not None:
             industry = str(industry)
         if sid is not None and lat is not None and lon is not None:
             sites.append(Site(sid, lat, lon, obj.get("name"), obj.get("park"), obj.get("province"), industry,
-                              size_q, size_u, permits))
+                              size_q, size_u, permits, tuple(sorted(set(access)))))
 
     for key in ("supplies", "demands"):
         if root.get(key) is None and key not in root:

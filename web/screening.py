@@ -60,7 +60,8 @@ def screen_park(session: Session, actor: Actor, park: Park, mode: str = "profile
         if key in known or f"{key}p" in known:
             continue
         doc["sites"].append({"id": key, "lat": site.lat, "lon": site.lon, "park": park.code,
-                             "province": park.province, "industry": firm.industry_code, "permits": []})
+                             "province": park.province, "industry": firm.industry_code, "permits": [],
+                             "access": list(site.access or [])})
     result = screen(parse_scenario(doc, knowledge_base=pr.kb))
 
     def who(stream_id: str, site_key: str | None = None) -> str:

@@ -385,7 +385,8 @@ def build_scenario(data: ScopeData, run: MatchRun, pr: ledger_svc.Pricing) -> di
         if key not in sites:
             sites[key] = {"id": key, "lat": site.lat, "lon": site.lon, "park": park.code,
                           "province": park.province, "industry": firm.industry_code,
-                          "permits": sorted(set(data.permits.get(firm.id or 0, [])))}
+                          "permits": sorted(set(data.permits.get(firm.id or 0, []))),
+                          "access": list(site.access or [])}
             site_park[key] = park.id or 0
         stream: dict[str, Any] = {"id": f"L{listing.id}", "site": key, "material": listing.material,
                                   "quantity": data.remaining[listing.id or 0]}

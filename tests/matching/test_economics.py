@@ -33,3 +33,37 @@ def test_bulk_goes_by_road_unless_both_ends_have_access() -> None:
     assert by_rail is not None and by_rail.mode == "rail"
     forced = link_economics(econ, material="fly_ash", replaces="cement", distance_km=300, mode="rail")
     assert forced is not None and forced.mode == "rail"  # re-checking a given link's mode
+
+
+def _port_scenario(access_a: list[str], access_b: list[str]) -> dict:  # type: ignore[type-arg]
+    return {"name": "ports",
+            "sites": [{"id": "a", "lat": 38.93, "lon": 118.53, "access": access_a},
+                      {"id": "b", "lat": 31.32, "lon": 120.72, "access": access_b}],  # Caofeidian → Suzhou
+            "supplies": [{"id": "ash", "site": "a", "material": "fly_ash", "quantity": 100000}],
+            "demands": [{"id": "cem", "site": "b", "material": "cement", "quantity": 100000}]}
+
+
+def test_matcher_uses_water_only_between_sites_with_wharves() -> None:
+    from matching.api import match
+    from matching.evaluate import evaluate
+    from matching.scenario import load_scenario
+
+    both = load_scenario(_port_scenario(["coastal_water", "rail"], ["coastal_water"]))
+    result = match(both)
+    assert [link.mode for link in result.links] == ["coastal_water"]
+    assert evaluate(both, result).ok
+    one_end = load_scenario(_port_scenario(["coastal_water"], []))
+    assert [link.mode for link in match(one_end).links] in ([], ["road"])  # ~1,000 km: road may not pay
+    assert evaluate(one_end, match(one_end)).ok
+    # A result that claims water without the wharf is caught by the independent check.
+    forged = result.to_json()
+    assert not evaluate(one_end, forged).ok
+
+
+def test_unknown_access_mode_is_named_at_its_path() -> None:
+    from matching import load_scenario
+    from matching.errors import ScenarioError
+
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(_port_scenario(["canal"], []))
+    assert ("$.sites[0].access[0]", "unknown transport mode 'canal'") in [tuple(e) for e in err.value.errors]
