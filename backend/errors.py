@@ -7,9 +7,10 @@ from typing import Any
 class DomainError(Exception):
     status_code = 400
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.code = code  # a stable name of the reason, for interfaces that word it in their own language
 
 
 class NotFound(DomainError):

@@ -240,6 +240,9 @@ class Proposal(SQLModel, table=True):
     net_benefit: float
     co2_avoided_t: float
     explanation: str = Field(max_length=2000)
+    # the parts of the explanation as data (matching.result.Breakdown.to_json), so that pages can tell it in
+    # any language; None on proposals stored before it existed
+    breakdown: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     quality_unverified: bool = Field(default=False)
     status: str = Field(default="open", max_length=10, index=True)
     created_at: datetime = _ts()

@@ -117,10 +117,26 @@ class RunPublic(BaseModel):
     finished_at: datetime | None
 
 
+class LinkBreakdown(BaseModel):
+    """The parts of a proposal's explanation, per unit of the supply moved (yuan): ``value +
+    disposal_avoided − pretreatment − transport`` is the unit benefit. ``binding``: the limits reached
+    (``supply`` fully used, ``demand`` filled, the rule's ``max_share`` of the demand); none means a better
+    use of the rest exists. ``ratio``: the substitution rule's. See docs/matcher.md."""
+
+    value: float
+    disposal_avoided: float
+    pretreatment: float
+    transport: float
+    ratio: float = 1.0
+    binding: list[Literal["supply", "demand", "share"]]
+    max_share: float | None = None
+
+
 class ProposalPublic(BaseModel):
     """A proposed link as one viewer sees it. Where the viewer may not see the other side whole (an
     anonymous listing), the quantity is a band, the distance and unit benefit are rounded and the
-    explanation, total benefit and CO2 are left out: together they would reveal the exact figures."""
+    explanation (and its breakdown), total benefit and CO2 are left out: together they would reveal the
+    exact figures. ``breakdown`` is also None on proposals stored before it existed."""
 
     id: int
     run_id: int
@@ -140,6 +156,7 @@ class ProposalPublic(BaseModel):
     net_benefit: float | None
     co2_avoided_t: float | None
     explanation: str | None
+    breakdown: LinkBreakdown | None
     quality_unverified: bool
     deal_id: int | None
     created_at: datetime

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from matching.candidates import CandidateSet, build_candidates
 from matching.economics import ON_SITE, Economics, resolve_economics
 from matching.errors import MatchingError
-from matching.result import Link, MatchResult, Objective, Remaining, Stats
+from matching.result import Breakdown, Link, MatchResult, Objective, Remaining, Stats
 from matching.scenario import Scenario, load_scenario
 from matching.solve import solve_linear
 
@@ -21,6 +21,9 @@ __all__ = ["OBJECTIVES", "assemble_result", "match", "objective_weights"]
 
 OBJECTIVES = ("benefit", "co2", "diverted")
 _NOT_DIVERTED_FORMS = frozenset({"heat", "gas", "electricity"})
+# the English words of the binding codes of a link's breakdown (its ``binding`` string)
+_BINDING_TEXT = {"supply": "supply fully used", "demand": "demand filled",
+                 "share": "max share {share:.0%} of the demand reached"}
 
 
 def _diverted_mask(scenario: Scenario, econ: Economics, supply_idx: npt.NDArray[np.int64]
@@ -90,22 +93,24 @@ def assemble_result(scenario: Scenario, econ: Economics, cands: CandidateSet, fl
         mode = ON_SITE if cands.mode[a] == -2 else mode_names[int(cands.mode[a])]
         dist = float(cands.distance_km[a])
         unit = econ.material(s.material).unit or s.unit or "t"
-        limits = []
+        codes: list[str] = []
         if s_rem[cands.supply[a]] <= 1e-9 * max(s.quantity, 1.0):
-            limits.append("supply fully used")
+            codes.append("supply")
         if d_rem[cands.demand[a]] <= 1e-9 * max(d.quantity, 1.0):
-            limits.append("demand filled")
+            codes.append("demand")
         g = int(cands.share_group[a])
         if g >= 0 and cands.group_cap[g] - g_used[g] <= 1e-9 * max(cands.group_cap[g], 1.0):
-            limits.append(f"max share {rule.max_share:.0%} of the demand reached")
-        binding = "; ".join(limits) or "none (a better use of the rest exists)"
+            codes.append("share")
+        binding = "; ".join(_BINDING_TEXT[c].format(share=rule.max_share) for c in codes) or \
+            "none (a better use of the rest exists)"
         what = (f"{s.material} replaces {d.material}" + (f" at ratio {rule.ratio:g}" if rule.ratio != 1 else "")
                 if s.material != d.material else f"{s.material} meets the demand for it")
         where = "on the same site" if mode == ON_SITE else f"{dist:.1f} km by {mode}"
         price = econ.price(d.material)
         value = float(cands.ratio[a]) * price
         disp = econ.disposal_cost(s.material) if s.disposal_cost is None else s.disposal_cost
-        transport = value + disp - rule.pretreatment_cost - b
+        # the residual, so that the parts add up to b exactly as the candidates computed it
+        transport = 0.0 if mode == ON_SITE else value + disp - rule.pretreatment_cost - b
         explanation = (f"{what}, {where}: {_fmt(b)} yuan per {unit} net ({_fmt(value)} value"
                        + (f" + {_fmt(disp)} disposal avoided" if disp else "")
                        + (f" − {_fmt(rule.pretreatment_cost)} pretreatment" if rule.pretreatment_cost else "")
@@ -113,9 +118,12 @@ def assemble_result(scenario: Scenario, econ: Economics, cands: CandidateSet, fl
                        + f"); binding: {binding}"
                        + ("; quality unverified (attribute not reported)" if cands.quality_unknown[a] else "")
                        + ".")
+        parts = Breakdown(value=value, disposal_avoided=float(disp), pretreatment=float(rule.pretreatment_cost),
+                          transport=float(transport), ratio=float(rule.ratio), binding=tuple(codes),
+                          max_share=float(rule.max_share) if "share" in codes else None)
         links.append(Link(s.id, d.id, s.site, d.site, s.material, d.material, q, unit, dist, mode, b, b * q,
                           float(cands.unit_co2[a]) * q, explanation, float(cands.ratio[a]), binding,
-                          bool(cands.quality_unknown[a])))
+                          bool(cands.quality_unknown[a]), breakdown=parts))
     links.extend(extra_links)
     net = math.fsum(link.net_benefit for link in links) - fixed_costs
     quantity = math.fsum(link.quantity for link in links)

@@ -3,7 +3,9 @@
 It does not use the candidate arrays or the solver: for each link it looks the streams up by id, recomputes
 the distance (explicit, or great-circle × circuity, 0 on the same site), the rule, the mode and the figures
 with :func:`matching.economics.link_economics`, then checks quantities against supplies, demands and max
-shares, hazardous permits, quality gates and maximum distances, and that the totals add up.
+shares, hazardous permits, quality gates and maximum distances, and that the totals add up. A link's
+``breakdown`` (the parts of its explanation) must agree with the recomputed figures, add up to its unit
+benefit, and name only limits that are reached.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from matching.economics import ON_SITE, Rule, link_economics, permit_covers, resolve_economics
+from matching.economics import ON_SITE, LinkEconomics, Rule, link_economics, permit_covers, resolve_economics
 from matching.geo import haversine_km
-from matching.result import MatchResult
+from matching.result import BINDING_CODES, MatchResult
 from matching.scenario import Scenario
 
 __all__ = ["Evaluation", "evaluate"]
@@ -84,6 +86,7 @@ def evaluate(scenario: Scenario, result: MatchResult | Mapping[str, Any], *, rel
     used_g: dict[tuple[str, str], float] = defaultdict(float)
     total_b = total_co2 = total_q = 0.0
     seen: set[tuple[str, str]] = set()
+    claims: list[tuple[str, str, str, tuple[str, ...]]] = []  # (supply, demand, rule, binding codes)
     for n, link in enumerate(data.get("links", [])):
         if link.get("via_hub"):
             continue  # hub flows are checked by the MILP's own evaluation
@@ -146,6 +149,10 @@ def evaluate(scenario: Scenario, result: MatchResult | Mapping[str, Any], *, rel
             problems.append(f"{where}: unit benefit {le.unit_benefit} ≤ 0 carries flow")
         if not _close(le.unit_benefit, float(link["unit_benefit"]), rel_tol):
             problems.append(f"{where}: unit benefit {link['unit_benefit']} ≠ recomputed {le.unit_benefit}")
+        parts = link.get("breakdown")
+        if parts is not None:
+            problems.extend(_breakdown_problems(where, parts, le, float(link["unit_benefit"]), rel_tol))
+            claims.append((s.id, d.id, rule.id, tuple(parts.get("binding", ()))))
         link_fixed = float(link.get("fixed_cost", 0.0))
         if not _close(le.unit_benefit * q - link_fixed, float(link["net_benefit"]), rel_tol):
             problems.append(f"{where}: net benefit {link['net_benefit']} ≠ recomputed "
@@ -170,6 +177,14 @@ def evaluate(scenario: Scenario, result: MatchResult | Mapping[str, Any], *, rel
         cap = (rule_share if rule_share is not None else 1.0) * dem[did].quantity
         if used > cap * (1 + rel_tol) + 1e-9:
             problems.append(f"demand {did}: rule {rid} covers {used} > max share cap {cap}")
+    for sid, did, rid, codes in claims:  # a limit a link names as binding is reached
+        if "supply" in codes and used_s[sid] < sup[sid].quantity * (1 - 1e-6):
+            problems.append(f"{sid}→{did}: binding 'supply' but only {used_s[sid]} of {sup[sid].quantity} moved")
+        if "demand" in codes and used_d[did] < dem[did].quantity * (1 - 1e-6):
+            problems.append(f"{sid}→{did}: binding 'demand' but only {used_d[did]} of {dem[did].quantity} delivered")
+        share = _share_of(econ, rid, dem[did].material)
+        if "share" in codes and (share is None or used_g[(did, rid)] < share * dem[did].quantity * (1 - 1e-6)):
+            problems.append(f"{sid}→{did}: binding 'share' but the max share of rule {rid} is not reached")
     obj = data.get("objective", {})
     fixed = 0.0  # fixed costs are inside each link's net benefit
     hub_b = sum(float(link["net_benefit"]) for link in data.get("links", []) if link.get("via_hub"))
@@ -195,6 +210,29 @@ def evaluate(scenario: Scenario, result: MatchResult | Mapping[str, Any], *, rel
         if not _close(left, rem_d.get(d.id, 0.0), 1e-6, 1e-6 * max(1.0, d.quantity)):
             problems.append(f"demand {d.id}: remaining {rem_d.get(d.id, 0.0)} ≠ recomputed {left}")
     return Evaluation(not problems, tuple(problems), total_b + hub_b - fixed, total_co2, total_q)
+
+
+def _breakdown_problems(where: str, parts: Mapping[str, Any], le: LinkEconomics, unit_benefit: float,
+                        rel_tol: float) -> list[str]:
+    """The parts of a link's explanation agree with the recomputed figures and add up to its unit benefit."""
+    out: list[str] = []
+    scale = max(1.0, abs(le.delivered_ratio * le.price), abs(le.disposal_cost), abs(unit_benefit))
+    expected = {"value": le.delivered_ratio * le.price, "disposal_avoided": le.disposal_cost,
+                "pretreatment": le.pretreatment_cost, "transport": le.transport_cost_per_unit, "ratio": le.ratio}
+    for key, want in expected.items():
+        got = float(parts.get(key, math.nan))
+        if not _close(got, want, rel_tol, rel_tol * scale):
+            out.append(f"{where}: breakdown {key} {got} ≠ recomputed {want}")
+    total = (float(parts.get("value", 0.0)) + float(parts.get("disposal_avoided", 0.0))
+             - float(parts.get("pretreatment", 0.0)) - float(parts.get("transport", 0.0)))
+    if not _close(total, unit_benefit, 1e-9, 1e-9 * scale):
+        out.append(f"{where}: breakdown adds up to {total}, not the unit benefit {unit_benefit}")
+    codes = list(parts.get("binding", ()))
+    if set(codes) - set(BINDING_CODES) or len(set(codes)) != len(codes):
+        out.append(f"{where}: breakdown binding {codes} (expected distinct codes of {', '.join(BINDING_CODES)})")
+    if ("share" in codes) != (parts.get("max_share") is not None):
+        out.append(f"{where}: breakdown max_share goes with the binding code 'share'")
+    return out
 
 
 def _share_of(econ: Any, rule_id: str, replaces: str) -> float | None:

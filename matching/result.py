@@ -6,7 +6,39 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Link", "MatchResult", "Objective", "Remaining", "Stats"]
+__all__ = ["BINDING_CODES", "Breakdown", "Link", "MatchResult", "Objective", "Remaining", "Stats"]
+
+BINDING_CODES = ("supply", "demand", "share")
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """The parts of a link's explanation as data, so that it can be told in any language.
+
+    Per unit of the supply moved (yuan): ``value + disposal_avoided − pretreatment − transport`` is the link's
+    ``unit_benefit``. ``value`` is what the delivered material is worth (delivered ratio × price of the
+    material it replaces); ``transport`` is handling plus the cost per km × distance (0 on the same site).
+    ``ratio`` is the substitution rule's ratio (the link's own ``ratio`` is what arrives: after pipeline
+    losses). ``binding`` lists the limits that stop the link from growing: ``"supply"`` (the supply is fully
+    used), ``"demand"`` (the demand is filled), ``"share"`` (the rule's ``max_share`` of the demand is reached,
+    given in ``max_share``); empty means a better use of the rest exists.
+    """
+
+    value: float
+    disposal_avoided: float
+    pretreatment: float
+    transport: float
+    ratio: float = 1.0
+    binding: tuple[str, ...] = ()
+    max_share: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"value": self.value, "disposal_avoided": self.disposal_avoided,
+                               "pretreatment": self.pretreatment, "transport": self.transport,
+                               "ratio": self.ratio, "binding": list(self.binding)}
+        if self.max_share is not None:
+            out["max_share"] = self.max_share
+        return out
 
 
 @dataclass(frozen=True)
@@ -32,6 +64,7 @@ class Link:
     quality_unverified: bool = False
     via_hub: str | None = None
     fixed_cost: float = 0.0
+    breakdown: Breakdown | None = None  # None for the legs through a hub (their explanation says it all)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -48,6 +81,8 @@ class Link:
             out["via_hub"] = self.via_hub
         if self.fixed_cost:
             out["fixed_cost"] = self.fixed_cost
+        if self.breakdown is not None:
+            out["breakdown"] = self.breakdown.to_json()
         return out
 
 

@@ -77,6 +77,12 @@ def conflict_error(msg: str) -> FieldError:
     return FieldError(key="err.conflict", msg=msg, values={"detail": msg})
 
 
-def state_error(msg: str) -> FieldError:
-    """A move the current state does not allow (a service's Conflict on a deal or run), with its reason."""
-    return FieldError(key="err.state", msg=msg, values={"detail": msg})
+# a refusal's reason code (``Conflict.code``) -> catalogue key; refusals without one show the service's message
+STATE_KEYS = {"permit_missing": "err.state.permit_missing", "approval_missing": "err.state.approval_missing",
+              "deal_not_active": "err.state.deal_not_active", "terms_missing": "err.state.terms_missing"}
+
+
+def state_error(msg: str, code: str | None = None) -> FieldError:
+    """A move the current state does not allow (a service's Conflict on a deal or run), with its reason: in
+    the page's language where the service names it with a code, else the service's own message."""
+    return FieldError(key=STATE_KEYS.get(code or "", "err.state"), msg=msg, values={"detail": msg})

@@ -30,12 +30,23 @@ def _number(value: float | int | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _amount(value: float) -> str:
+    """Yuan per unit the way the matcher's explanation writes them: whole yuan from 100, else cents, else
+    three significant digits."""
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
 def _json_attr(value: Any) -> Markup:
     """JSON for a ``data-*`` attribute (autoescaping quotes it safely; no inline script needed)."""
     return Markup.escape(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
 templates.env.filters["number"] = _number
+templates.env.filters["amount"] = _amount
 templates.env.filters["json_attr"] = _json_attr
 
 

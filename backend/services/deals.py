@@ -385,10 +385,11 @@ def _check_gates(session: Session, s: Sides, *, activating: bool) -> None:
         raise Conflict(f"blocked by the knowledge base: {g.restriction}")
     if not g.permit_ok:
         raise Conflict(f"{s.deal.material} is hazardous waste ({g.hw_code}): the receiving firm needs a valid "
-                       f"permit covering {g.hw_code}")
+                       f"permit covering {g.hw_code}", code="permit_missing")
     if activating and g.needs_transfer_approval and not g.approval_recorded:
         raise Conflict("a cross-province transfer of hazardous waste needs its approval recorded "
-                       "(POST /deals/{id}/approval) before the deal becomes active")
+                       f"(POST /api/v1/deals/{s.deal.id}/approval) before the deal becomes active",
+                       code="approval_missing")
 
 
 def transition(*, session: Session, actor: Actor, deal_id: int, move: DealTransition) -> Deal:
@@ -426,7 +427,8 @@ def transition(*, session: Session, actor: Actor, deal_id: int, move: DealTransi
         return deal
     if move.action == "agree":
         if deal.agreed_quantity is None:
-            raise Conflict("record the agreed quantity (PATCH /deals/{id}/terms) before agreeing")
+            raise Conflict(f"record the agreed quantity (PATCH /api/v1/deals/{deal.id}/terms) before agreeing",
+                           code="terms_missing")
         _check_gates(session, s, activating=False)
         _check_integrity(session, s)
         _refresh_figures(session, s)
@@ -512,7 +514,8 @@ def add_delivery(*, session: Session, actor: Actor, deal_id: int, delivery_in: D
     s = _readable(session, actor, deal_id)
     policy.require(policy.can_move_deal(actor, s.supplier, s.receiver), "only the deal's parties record deliveries")
     if s.deal.status != "active":
-        raise Conflict(f"deliveries are recorded on active deals; this one is {s.deal.status}")
+        raise Conflict(f"deliveries are recorded on active deals; this one is {s.deal.status}",
+                       code="deal_not_active")
     if gates(session, s).hazardous and not delivery_in.manifest_number:
         raise InvalidInput.at(("body", "manifest_number"),
                               "hazardous waste deliveries need the 转移联单 manifest number", "missing")
@@ -583,6 +586,7 @@ def proposal_public(session: Session, actor: Actor, proposal: Proposal, supply: 
         net_benefit=proposal.net_benefit if exact else None,
         co2_avoided_t=proposal.co2_avoided_t if exact else None,
         explanation=proposal.explanation if exact else None,
+        breakdown=proposal.breakdown if exact else None,
         quality_unverified=proposal.quality_unverified, deal_id=deal_id, created_at=proposal.created_at)
 
 

@@ -441,7 +441,8 @@ def _proposal_from_link(run: MatchRun, link: Any) -> Proposal:
                     replaces=link.replaces, quantity=link.quantity, unit=link.unit, ratio=link.ratio,
                     distance_km=link.distance_km, mode=link.mode, unit_benefit=link.unit_benefit,
                     net_benefit=link.net_benefit, co2_avoided_t=link.co2_avoided_t,
-                    explanation=link.explanation[:2000], quality_unverified=link.quality_unverified)
+                    explanation=link.explanation[:2000], quality_unverified=link.quality_unverified,
+                    breakdown=link.breakdown.to_json() if link.breakdown is not None else None)
 
 
 def _replace_untouched(session: Session, run: MatchRun, data: ScopeData) -> int:

@@ -86,6 +86,9 @@ def test_run_lifecycle_through_the_api(client_as: Any, world: World, exchange: d
     assert (world["l_park"], world["l_a2_want"]) in pairs  # a park listing inside its own park is fine
     for p in proposals["data"]:
         assert p["explanation"] and p["quantity"] > 0 and p["unit_benefit"] > 0
+        parts = p["breakdown"]  # the explanation's parts, for telling it in the page's language
+        assert parts["value"] + parts["disposal_avoided"] - parts["pretreatment"] - parts["transport"] == \
+            pytest.approx(p["unit_benefit"], rel=1e-9)
         assert p["supply"]["firm_id"] == world["firm_a1"]  # park_a only: firm_b1's wants are out of scope
     assert client_as("fu_same_park").get("/api/v1/proposals").json()["count"] == len(
         [p for p in proposals["data"] if p["demand"]["firm_id"] == world["firm_a2"]])
@@ -294,9 +297,10 @@ def test_proposals_keep_listings_confidential(client_as: Any, world: World, exch
         assert p["supply"]["firm_id"] is None and p["supply"]["site_id"] is None
         assert p["supply"]["firm_name"] is None and p["supply"]["quantity"] is None
         assert p["explanation"] is None and p["net_benefit"] is None and p["distance_km"] % 10 == 0
+        assert p["breakdown"] is None  # its parts would give the exact figures away as well
     whole = [p for p in client_as("fu_own").get("/api/v1/proposals?limit=500").json()["data"]
              if p["supply"]["id"] == world["l_anon"]]
-    assert whole and not whole[0]["anonymised"] and whole[0]["quantity"] > 0
+    assert whole and not whole[0]["anonymised"] and whole[0]["quantity"] > 0 and whole[0]["breakdown"]
 
 
 def test_bad_run_input_names_the_field(client_as: Any, world: World) -> None:

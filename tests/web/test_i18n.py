@@ -7,8 +7,9 @@ import pytest
 
 from backend.kb import get_kb
 from backend.models import KINDS, LOGISTICS, ROLES, STATUSES, VISIBILITIES
+from matching.result import BINDING_CODES
 from web.errors import TITLES
-from web.forms import ERROR_KEYS
+from web.forms import ERROR_KEYS, STATE_KEYS
 from web.i18n import LOCALES, Translator, catalogue, pick_locale
 
 pytestmark = pytest.mark.nodb
@@ -20,6 +21,7 @@ DYNAMIC = {
     "role.": ROLES, "kind.": KINDS, "status.": STATUSES, "visibility.": VISIBILITIES, "logistics.": LOGISTICS,
     "home.lead.": ROLES, "home.parks.": ("mine", "all"), "import.action.": ("create", "update", "unchanged"),
     "family.": tuple(get_kb().families()),
+    "mode.": (*get_kb().transport_modes, "on_site"), "explain.binding.": (*BINDING_CODES, "none"),
 }
 
 
@@ -29,7 +31,7 @@ def used_keys() -> set[str]:
         keys |= set(LITERAL_KEY.findall(path.read_text(encoding="utf-8")))
     for prefix, values in DYNAMIC.items():
         keys |= {prefix + v for v in values}
-    keys |= set(ERROR_KEYS.values()) | {"error.other"}
+    keys |= set(ERROR_KEYS.values()) | set(STATE_KEYS.values()) | {"error.other"}
     keys |= set(TITLES.values()) | {f"{k}.explain" for k in (*TITLES.values(), "error.other")}
     return keys
 

@@ -1,6 +1,7 @@
 """User journeys of phase 2 of the web UI in a real Chromium against the real server on the demo region:
 match runs with their live progress bar, forwarding, the proposals inbox and double opt-in, deals, the
-exchange network map with its links, KPIs, what-if and the exports. Screenshots 13-… go to var/screenshots/.
+exchange network map with its links, KPIs, what-if and the exports. Screenshots 13-23 (Chinese) and their
+English variants 24-31 (each journey switches with ?lang=en at its end) go to var/screenshots/.
 
 The tests of this module share one server (and its database) and build on each other in file order: the
 park manager's run creates the proposals the firm user answers and the planner sees on the map.
@@ -64,6 +65,7 @@ def test_park_manager_runs_the_matcher_and_forwards_proposals(page: Any, served:
     expect(page.locator("#map")).to_have_attribute("data-loaded", "true")
     expect(page.locator("#map")).to_have_attribute("data-links", str(open_["count"]))
     expect(page.locator("path.link.link-proposal")).to_have_count(open_["count"])
+    expect(table.locator("tr.explain").first).to_contain_text("约束：")  # the explanation in the page's language
     shoot(page, "14-run-done-proposals-map")
 
     # Forward all but the power plant's proposals (those the firm user answers in the inbox itself).
@@ -88,6 +90,21 @@ def test_park_manager_runs_the_matcher_and_forwards_proposals(page: Any, served:
     expect(page.get_by_test_id("screening-links").locator("tbody tr").first).to_be_visible()
     shoot(page, "16-screening")
 
+    # The same pages in English: the run (now with only the power plant's proposals open on the map) and
+    # the screening.
+    page.goto(f"/runs/{run_id}?lang=en")
+    expect(page.get_by_role("heading", name="Proposals on the map")).to_be_visible()
+    expect(page.locator("#map")).to_have_attribute("data-loaded", "true")
+    expect(page.locator("#map")).to_have_attribute("data-links", str(len(keep)))
+    explained = page.get_by_test_id("run-proposals").locator("tr.explain").first
+    expect(explained).to_contain_text("limits reached:")
+    expect(explained).not_to_contain_text("约束")
+    shoot(page, "24-run-done-proposals-map-en")
+    page.goto("/parks/1/screening?lang=en")
+    expect(page.get_by_role("heading", name=re.compile("Screening from industry profiles"))).to_be_visible()
+    expect(page.get_by_test_id("screening-links").locator("tbody tr").first).to_be_visible()
+    shoot(page, "25-screening-en")
+
 
 def test_firm_user_sees_a_proposal_after_the_run_and_opts_in(page: Any, served: str) -> None:
     with api_client(served, "firm") as api:
@@ -98,7 +115,8 @@ def test_firm_user_sees_a_proposal_after_the_run_and_opts_in(page: Any, served: 
     card = page.locator(f"#proposal-{fly_ash['id']}")
     expect(card).to_contain_text("粉煤灰")
     expect(card).to_contain_text(CEMENT)
-    expect(card.locator(".explanation")).to_be_visible()
+    expect(card.locator(".explanation")).to_contain_text(re.compile(r"^粉煤灰.*替代.*公里：净收益.*约束："))
+    expect(card.locator(".explanation")).not_to_contain_text("replaces")
     expect(card).to_contain_text("km")
     shoot(page, "17-proposals-inbox")
 
@@ -149,6 +167,25 @@ def test_firm_user_sees_a_proposal_after_the_run_and_opts_in(page: Any, served: 
     expect(page.locator(".board-column[data-status=active] .deal-tile")).to_have_count(1)
     shoot(page, "19-deals-board")
 
+    # In English: the inbox (the explanation told from the proposal's parts), the deal and the board.
+    page.goto("/proposals?lang=en")
+    expect(page.get_by_role("heading", name="Match proposals")).to_be_visible()
+    card = page.locator(f"#proposal-{fly_ash['id']}")
+    expect(card.locator(".explanation")).to_contain_text(
+        re.compile(r"^Coal fly ash replaces .+ km by .+ yuan per t net .+; limits reached: "))
+    expect(card.locator(".explanation")).not_to_contain_text("约束")
+    shoot(page, "26-proposals-inbox-en")
+    page.goto(f"/deals/{deal['id']}?lang=en")
+    expect(page.get_by_test_id("deal-status")).to_have_text("Active")
+    expect(page.get_by_role("heading", name="Benefit ledger")).to_be_visible()
+    page.get_by_text(re.compile("Inputs and factors")).click()
+    expect(page.get_by_test_id("ledger-inputs")).to_contain_text("distance_km")
+    shoot(page, "27-deal-page-en")
+    nav(page).get_by_role("link", name="Deals").click()  # the language is remembered
+    expect(page.get_by_role("heading", name="Deals", exact=True)).to_be_visible()
+    expect(page.locator(".board-column[data-status=active] .deal-tile")).to_have_count(1)
+    shoot(page, "28-deals-board-en")
+
 
 def test_planner_maps_fly_ash_links_opens_kpis_and_downloads_geojson(page: Any, served: str, tmp_path: Path) -> None:
     with api_client(served, "planner") as api:
@@ -191,6 +228,19 @@ def test_planner_maps_fly_ash_links_opens_kpis_and_downloads_geojson(page: Any, 
     assert len(links) == len(network["edges"])
     shoot(page, "22-downloads")
 
+    # The map of fly-ash links and the KPIs in English.
+    page.goto("/map?material=fly_ash&lang=en")
+    expect(map_box).to_have_attribute("data-loaded", "true")
+    expect(map_box).to_have_attribute("data-links", str(expected))
+    expect(page.locator("#map-count")).to_contain_text(f"{expected} links shown")
+    expect(page.get_by_label("Link status")).to_be_visible()
+    page.wait_for_timeout(400)  # the map zooms to the links it shows
+    shoot(page, "29-map-fly-ash-links-en")
+    nav(page).get_by_role("link", name="KPIs").click()
+    expect(page.locator("#kpi-targets[data-ready=true] svg")).to_have_count(1)
+    expect(page.get_by_role("heading", name="Utilisation against the targets")).to_be_visible()
+    shoot(page, "30-kpis-en")
+
 
 def test_planner_compares_a_what_if_with_the_base(page: Any) -> None:
     login(page, "planner")
@@ -207,3 +257,7 @@ def test_planner_compares_a_what_if_with_the_base(page: Any) -> None:
     expect(table.locator("tbody tr")).to_have_count(8)
     expect(page.get_by_text(f"移除 {POWER_PLANT}")).to_be_visible()
     shoot(page, "23-whatif-compare")
+    page.goto(f"{page.url}?lang=en")
+    expect(page.get_by_role("heading", name="Base and what-if side by side")).to_be_visible()
+    expect(page.get_by_test_id("compare")).to_contain_text("Finished")
+    shoot(page, "31-whatif-compare-en")

@@ -202,6 +202,149 @@ def test_a_deal_moves_through_its_page(page_client: Callable[[str], TestClient],
     assert firm.get("/deals/999999", headers={"HX-Request": ""}).status_code == 404
 
 
+def _explanation_of(page: str, proposal_id: int) -> str:
+    card = page.split(f'id="proposal-{proposal_id}"', 1)[1].split("</article>", 1)[0]
+    found = re.search(r'data-testid="explanation">(.*?)</p>', card, re.S)
+    assert found, card
+    return found.group(1).strip()
+
+
+def test_proposal_explanations_follow_the_page_language(page_client: Callable[[str], TestClient],
+                                                         world: World) -> None:
+    from backend.db import new_session
+    from backend.models import Proposal
+
+    manager = page_client("pm_own")
+    proposal = _fgd_proposal(manager, world)
+    assert proposal["breakdown"]["binding"] == ["supply", "demand"]  # 123,456 t on either side
+    supplier = page_client("fu_own")
+    zh = _explanation_of(supplier.get("/proposals", params={"lang": "zh"}).text, proposal["id"])
+    assert re.fullmatch(r"脱硫石膏替代天然石膏，公路运输 [\d.]+ 公里：净收益 [\d,.]+ 元/t（材料价值 [\d,.]+ \+ "
+                        r"避免处置费 [\d,.]+ − 运输 [\d.]+）；约束：供给已全部利用、需求已满足"
+                        r"(；质量未核实（未报告相关指标）)?。", zh), zh
+    assert not re.search(r"[A-Za-z]{2,}", zh.replace("km", ""))  # no English left: names, mode, limits
+    en = _explanation_of(supplier.get("/proposals", params={"lang": "en"}).text, proposal["id"])
+    assert re.fullmatch(r"Flue-gas desulphurisation gypsum replaces Natural gypsum, [\d.]+ km by road: [\d,.]+ "
+                        r"yuan per t net \([\d,.]+ value \+ [\d,.]+ disposal avoided − [\d.]+ transport\); "
+                        r"limits reached: supply fully used, demand filled"
+                        r"(; quality unverified \(attribute not reported\))?\.", en), en
+    run = manager.get(f"/runs/{proposal['run_id']}", params={"lang": "en"})
+    assert "limits reached: supply fully used, demand filled" in run.text and "需求已满足" not in run.text
+    # A proposal stored before the breakdown existed shows the matcher's English sentence, marked as English.
+    with new_session() as session:
+        row = session.get(Proposal, proposal["id"])
+        assert row is not None
+        row.breakdown = None
+        session.add(row)
+        session.commit()
+    old = _explanation_of(supplier.get("/proposals", params={"lang": "zh"}).text, proposal["id"])
+    assert old == f'<span lang="en">{proposal["explanation"]}</span>'
+
+
+# --- a hazardous transfer across provinces: permit, approval, manifest ----------------------------------
+def _hazardous_deal(world: World) -> int:
+    """Spent catalyst (HW50) from firm_a1 (河北) to firm_b1 (天津), negotiating, 100 t agreed on paper."""
+    from tests.backend.test_deals import add_listing, move, seed_deal, unit_of_work
+
+    with unit_of_work(world) as (session, admin):
+        have = add_listing(session, admin, world["site_a1"], "have", "spent_catalyst", 500)
+        want = add_listing(session, admin, world["site_b1"], "want", "spent_catalyst", 500)
+        deal_id = seed_deal(session, admin, have, want, 100)
+        move(session, admin, deal_id, "opt_in", "negotiate")
+    return deal_id
+
+
+def _deal_row(deal_id: int) -> tuple[Any, list[str], int]:
+    """The deal as stored, the actions of its history and how many deliveries it has."""
+    from sqlalchemy import func, select
+
+    from backend.db import new_session
+    from backend.models import Deal, DealEvent, Delivery
+
+    with new_session() as session:
+        deal = session.get(Deal, deal_id)
+        actions = list(session.scalars(select(DealEvent.action).where(DealEvent.deal_id == deal_id)
+                                       .order_by(DealEvent.id)))
+        deliveries = session.scalar(select(func.count()).select_from(Delivery).where(Delivery.deal_id == deal_id))
+        return deal, actions, int(deliveries or 0)
+
+
+def test_hazardous_transfer_needs_a_permit_an_approval_and_manifests(page_client: Callable[[str], TestClient],
+                                                                     world: World) -> None:
+    from datetime import date
+
+    from backend.schemas import PermitCreate
+    from backend.services import permits
+    from tests.backend.test_deals import unit_of_work
+
+    deal_id = _hazardous_deal(world)
+    url = f"/deals/{deal_id}"
+    manager, firm = page_client("pm_own"), page_client("fu_own")  # the supplier's park manager and firm user
+    page = manager.get(url).text
+    assert "危险废物 (HW50)" in page and "需方需要有效许可证" in page and "跨省转移：执行前需审批" in page
+    assert f'hx-post="/deals/{deal_id}/approval"' in page and 'for="approval-reference"' in page
+    # The firm's own user moves the deal but may not record the authorities' approval.
+    firm_page = firm.get(url).text
+    assert "跨省转移：执行前需审批" in firm_page and f'hx-post="/deals/{deal_id}/approval"' not in firm_page
+    approval = {"approved_by": "天津市生态环境局", "reference": "津环危转〔2026〕12号", "approval_date": "2026-02-01"}
+    refused = firm.post(f"{url}/approval", data=approval)
+    assert refused.status_code == 403 and "无权访问" in refused.text
+    assert _deal_row(deal_id)[0].approval_reference is None
+
+    # No permit at the receiver: agreeing is refused, with the reason in the page's language.
+    assert firm.post(f"{url}/terms", data={"agreed_quantity": "100"}).status_code == 200
+    no_permit = firm.post(f"{url}/transitions", data={"action": "agree"})
+    assert no_permit.status_code == 422 and 'id="action-__all__-error"' in no_permit.text
+    assert "需方须持有覆盖该危废代码的有效许可证" in no_permit.text and 'data-status="negotiating"' in no_permit.text
+    with unit_of_work(world) as (session, admin):
+        permits.create_permit(session=session, actor=admin, permit_in=PermitCreate(
+            firm_id=world["firm_b1"], number="津危证-050", hw_codes=["HW50"], valid_from=date(2020, 1, 1),
+            valid_to=date(2099, 12, 31)))
+    agreed = firm.post(f"{url}/transitions", data={"action": "agree"})
+    assert agreed.status_code == 200 and 'data-status="agreed"' in agreed.text
+    assert "需方持有有效许可证 · 津危证-050" in agreed.text
+
+    # Without the approval: not active, so no delivery (manifest or not) is taken.
+    no_approval = firm.post(f"{url}/transitions", data={"action": "activate"})
+    assert no_approval.status_code == 422 and 'id="action-__all__-error"' in no_approval.text
+    assert "危险废物跨省转移：须先登记转移审批，才能开始执行。" in no_approval.text
+    early = firm.post(f"{url}/deliveries", data={"delivered_on": "2026-03-01", "quantity": "20",
+                                                 "manifest_number": "1201-2026-000123"})
+    assert early.status_code == 422 and 'id="delivery-__all__-error"' in early.text
+    assert "只有执行中的交易才能登记交付" in early.text
+    assert _deal_row(deal_id)[0].status == "agreed" and _deal_row(deal_id)[2] == 0
+
+    # The approval form: each missing or wrong field is named next to it, and nothing is written.
+    partial = manager.post(f"{url}/approval", data={"approved_by": "天津市生态环境局", "approval_date": "soon"})
+    assert partial.status_code == 422 and "<html" not in partial.text
+    assert 'id="approval-reference-error"' in partial.text and 'id="approval-approval_date-error"' in partial.text
+    assert 'aria-describedby="approval-reference-error"' in partial.text
+    assert 'id="approval-approved_by-error"' not in partial.text and 'value="天津市生态环境局"' in partial.text
+    deal, actions, _ = _deal_row(deal_id)
+    assert deal.approval_reference is None and deal.approval_by is None and "approval" not in actions
+
+    recorded = manager.post(f"{url}/approval", data=approval)
+    assert recorded.status_code == 200 and "审批已记录" in recorded.text
+    assert "转移审批已记录：津环危转〔2026〕12号" in recorded.text and "跨省转移：执行前需审批" not in recorded.text
+    assert f'hx-post="/deals/{deal_id}/approval"' not in recorded.text  # recorded: the form is gone
+    deal, actions, _ = _deal_row(deal_id)
+    assert (deal.approval_by, deal.approval_reference, deal.approval_date) == (
+        "天津市生态环境局", "津环危转〔2026〕12号", date(2026, 2, 1))
+    assert deal.approval_recorded_by == world["user_pm_own"] and actions[-1] == "approval"
+
+    # Active now; each delivery of hazardous waste needs its 转移联单 number.
+    assert 'data-status="active"' in firm.post(f"{url}/transitions", data={"action": "activate"}).text
+    no_manifest = firm.post(f"{url}/deliveries", data={"delivered_on": "2026-03-01", "quantity": "20"})
+    assert no_manifest.status_code == 422 and 'id="delivery-manifest_number-error"' in no_manifest.text
+    assert _deal_row(deal_id)[2] == 0
+    delivered = firm.post(f"{url}/deliveries", data={"delivered_on": "2026-03-01", "quantity": "20",
+                                                     "manifest_number": "1201-2026-000123"})
+    assert delivered.status_code == 200 and "1201-2026-000123" in delivered.text and _deal_row(deal_id)[2] == 1
+    english = manager.get(url, params={"lang": "en"}).text
+    assert "Hazardous waste (HW50)" in english and "Receiver holds a valid permit" in english
+    assert "Transfer approval recorded: 津环危转〔2026〕12号" in english
+
+
 def test_seeding_an_existing_exchange(page_client: Callable[[str], TestClient], world: World) -> None:
     manager = page_client("pm_own")
     form = manager.get("/deals/new", headers={"HX-Request": ""})

@@ -121,7 +121,7 @@ def answer_proposal(request: Request, session: SessionDep, viewer: CurrentViewer
         deals_svc.transition(session=session, actor=viewer.actor, deal_id=deal_id, move=move)
     except (InvalidInput, Conflict) as exc:
         session.rollback()
-        errors = domain_errors(exc) if isinstance(exc, InvalidInput) else {"answer": state_error(exc.message)}
+        errors = domain_errors(exc) if isinstance(exc, InvalidInput) else {"answer": state_error(exc.message, exc.code)}
         return _proposal_card(request, session, viewer, proposal_id, status_code=422, form=form, errors=errors)
     return _proposal_card(request, session, viewer, proposal_id, done=answer)
 
@@ -219,7 +219,7 @@ def _apply(request: Request, session: Session, viewer: Viewer, deal_id: int, for
             errors = domain_errors(exc)
         except Conflict as exc:
             session.rollback()
-            errors = {"__all__": state_error(exc.message)}
+            errors = {"__all__": state_error(exc.message, exc.code)}
     if errors:
         return _deal_response(request, session, viewer, deal_id, form_name=form_name, form=form, errors=errors)
     return _deal_response(request, session, viewer, deal_id, done=done)
@@ -306,6 +306,6 @@ def seed_deal(request: Request, session: SessionDep, viewer: CurrentViewer, form
             errors = {"supply_listing_id": FieldError(key=None, msg=exc.message)}
         except Conflict as exc:
             session.rollback()
-            errors = {"__all__": state_error(exc.message)}
+            errors = {"__all__": state_error(exc.message, exc.code)}
     return render(request, "deal_new.html", seed_context(session, viewer) | {"form": values, "errors": errors},
                   block="seed_form", status_code=422)
