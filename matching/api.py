@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from matching.candidates import CandidateSet, build_candidates
-from matching.economics import ON_SITE, Economics, resolve_economics
+from matching.economics import ON_SITE, Economics, counts_as_diverted, resolve_economics
 from matching.errors import MatchingError
 from matching.result import Breakdown, Link, MatchResult, Objective, Remaining, Stats
 from matching.scenario import Scenario, load_scenario
@@ -20,7 +20,6 @@ from matching.solve import solve_linear
 __all__ = ["OBJECTIVES", "assemble_result", "match", "objective_weights"]
 
 OBJECTIVES = ("benefit", "co2", "diverted")
-_NOT_DIVERTED_FORMS = frozenset({"heat", "gas", "electricity"})
 # the English words of the binding codes of a link's breakdown (its ``binding`` string)
 _BINDING_TEXT = {"supply": "supply fully used", "demand": "demand filled",
                  "share": "max share {share:.0%} of the demand reached"}
@@ -34,7 +33,7 @@ def _diverted_mask(scenario: Scenario, econ: Economics, supply_idx: npt.NDArray[
         if s.material not in per_material:
             info = econ.material(s.material)
             unit = info.unit or s.unit or "t"
-            per_material[s.material] = unit == "t" and (info.form not in _NOT_DIVERTED_FORMS)
+            per_material[s.material] = counts_as_diverted(unit, info.form)
     flags = np.array([per_material[s.material] for s in scenario.supplies], dtype=bool)
     return flags[supply_idx] if len(supply_idx) else np.zeros(0, dtype=bool)
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from matching.scenario import Scenario
 
 __all__ = [
+    "NOT_DIVERTED_FORMS",
     "ON_SITE",
     "Economics",
     "Gate",
@@ -38,6 +39,7 @@ __all__ = [
     "Mode",
     "Rule",
     "best_mode",
+    "counts_as_diverted",
     "link_economics",
     "permit_covers",
     "resolve_economics",
@@ -45,6 +47,13 @@ __all__ = [
 ]
 
 ON_SITE = "on_site"
+#: forms whose exchange keeps nothing out of landfill (energy carriers): only solids and liquids in t count
+NOT_DIVERTED_FORMS = frozenset({"heat", "gas", "electricity"})
+
+
+def counts_as_diverted(unit: str | None, form: str | None) -> bool:
+    """Moving a material in this unit and form keeps tonnes out of landfill (a solid or liquid in t)."""
+    return unit == "t" and form not in NOT_DIVERTED_FORMS
 FloatArray = npt.NDArray[np.float64]
 
 

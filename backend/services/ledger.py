@@ -33,8 +33,14 @@ from backend.kb import get_kb
 from backend.models import Deal, Delivery, Listing, RegionalOverride, Site
 from backend.policy import Actor
 from backend.schemas_deals import LedgerFigures, LedgerInput, LedgerPublic, OverrideCreate, OverrideUpdate
-from matching.api import _NOT_DIVERTED_FORMS  # the matcher's definition of "kept out of landfill"
-from matching.economics import Economics, LinkEconomics, Rule, link_economics, resolve_economics
+from matching.economics import (
+    Economics,
+    LinkEconomics,
+    Rule,
+    counts_as_diverted,  # the matcher's definition of "kept out of landfill"
+    link_economics,
+    resolve_economics,
+)
 from matching.geo import haversine_km
 from matching.knowledge import KnowledgeBase, normalise_province
 from matching.scenario import parse_scenario
@@ -92,7 +98,7 @@ def disposal_per_canonical_unit(listing: Listing) -> float | None:
 def is_diverted(kb: KnowledgeBase, material: str) -> bool:
     """Moving this material keeps tonnes out of landfill (a solid or liquid measured in t)."""
     m = kb.materials.get(material)
-    return m is not None and m.unit == "t" and m.form not in _NOT_DIVERTED_FORMS
+    return m is not None and counts_as_diverted(m.unit, m.form)
 
 
 def choose_rule(econ: Economics, material: str, replaces: str, attributes: Mapping[str, float]) -> Rule | None:
