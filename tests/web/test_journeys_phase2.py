@@ -4,7 +4,8 @@ exchange network map with its links, KPIs, what-if and the exports. Screenshots 
 English variants 24-31 (each journey switches with ?lang=en at its end) go to var/screenshots/.
 
 The tests of this module share one server (and its database) and build on each other in file order: the
-park manager's run creates the proposals the firm user answers and the planner sees on the map.
+firm user adds a have, the park manager's run creates the proposals (one for that have) the firm user answers
+and the planner sees on the map.
 """
 
 import json
@@ -25,6 +26,23 @@ CEMENT = "曹妃甸冀海水泥粉磨有限公司"
 
 def nav(page: Any) -> Any:
     return page.get_by_role("navigation", name=re.compile("^(主导航|Main navigation)$"))
+
+
+NEW_HAVE = "WEB-FA-RUN"  # the fly-ash have the firm user adds before the run (its proposal is answered below)
+
+
+def test_firm_user_adds_a_have_before_the_run(page: Any) -> None:
+    login(page, "firm")
+    nav(page).get_by_role("link", name="我的企业").click()
+    form = page.locator("#new-listing")
+    form.get_by_role("combobox", name="材料").fill("粉煤灰")
+    page.locator("#new-material-options .material-option[data-material='fly_ash']").click()
+    form.get_by_label("类型").select_option("have")
+    form.get_by_label("数量").fill("60000")
+    form.get_by_label("编号").fill(NEW_HAVE)
+    form.get_by_role("button", name="发布").click()
+    expect(page.get_by_text("已发布。")).to_be_visible()
+    expect(page.locator("[data-testid=haves] article", has_text=NEW_HAVE)).to_contain_text("60,000")
 
 
 def test_park_manager_runs_the_matcher_and_forwards_proposals(page: Any, served: str) -> None:
@@ -109,9 +127,17 @@ def test_park_manager_runs_the_matcher_and_forwards_proposals(page: Any, served:
 def test_firm_user_sees_a_proposal_after_the_run_and_opts_in(page: Any, served: str) -> None:
     with api_client(served, "firm") as api:
         mine = api.get("/api/v1/proposals", params={"status": "open", "limit": 500}).json()["data"]
-    fly_ash = next(p for p in mine if p["material"] == "fly_ash" and p["demand"]["firm_name"] == CEMENT)
+    fly_ash = next(p for p in mine if p["material"] == "fly_ash" and p["demand"]["firm_name"] == CEMENT
+                   and p["supply"]["ref"] != NEW_HAVE)
+    # the have this user added before the run got its own proposal: the user says yes to it in the inbox
+    added = [p for p in mine if p["supply"]["ref"] == NEW_HAVE]
+    assert added, "the run proposed nothing for the have added through the web page"
     login(page, "firm")
     nav(page).get_by_role("link", name="匹配建议").click()
+    own = page.locator(f"#proposal-{added[0]['id']}")
+    expect(own).to_contain_text("粉煤灰")
+    own.get_by_role("button", name=re.compile("同意，有意向")).click()
+    expect(page.locator(f"#proposal-{added[0]['id']}").get_by_test_id("opt-in-state")).to_contain_text("供方已同意")
     card = page.locator(f"#proposal-{fly_ash['id']}")
     expect(card).to_contain_text("粉煤灰")
     expect(card).to_contain_text(CEMENT)
