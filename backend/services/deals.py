@@ -473,10 +473,15 @@ def update_terms(*, session: Session, actor: Actor, deal_id: int, terms_in: Deal
     return deal
 
 
-def record_approval(*, session: Session, actor: Actor, deal_id: int, approval_in: ApprovalCreate) -> Deal:
+def require_approval_rights(*, session: Session, actor: Actor, deal_id: int) -> None:
+    """404 for a deal the actor may not see, 403 unless the actor may record its transfer approval."""
     s = _readable(session, actor, deal_id)
     policy.require(policy.can_record_approval(actor, s.supplier, s.receiver),
                    "approvals are recorded by park managers or admins")
+
+
+def record_approval(*, session: Session, actor: Actor, deal_id: int, approval_in: ApprovalCreate) -> Deal:
+    require_approval_rights(session=session, actor=actor, deal_id=deal_id)
     deal = _lock_deal(session, deal_id)
     if deal.status in TERMINAL:
         raise Conflict(f"the deal is {deal.status}")

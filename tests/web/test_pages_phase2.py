@@ -289,6 +289,9 @@ def test_hazardous_transfer_needs_a_permit_an_approval_and_manifests(page_client
     approval = {"approved_by": "天津市生态环境局", "reference": "津环危转〔2026〕12号", "approval_date": "2026-02-01"}
     refused = firm.post(f"{url}/approval", data=approval)
     assert refused.status_code == 403 and "无权访问" in refused.text
+    # rights come before the form: an incomplete post is refused too, not answered with field errors
+    refused = firm.post(f"{url}/approval", data={"approved_by": ""})
+    assert refused.status_code == 403 and "approval-reference-error" not in refused.text
     assert _deal_row(deal_id)[0].approval_reference is None
 
     # No permit at the receiver: agreeing is refused, with the reason in the page's language.

@@ -266,6 +266,8 @@ def deal_delivery(request: Request, session: SessionDep, viewer: CurrentViewer, 
 def deal_approval(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: int,
                   form: Form) -> Response:
     values = {k: form.get(k, "") for k in ("approved_by", "reference", "approval_date")}
+    # rights before the form: no field errors for a form this user is not shown
+    deals_svc.require_approval_rights(session=session, actor=viewer.actor, deal_id=deal_id)
     return _apply(request, session, viewer, deal_id, "approval", values, ApprovalCreate,
                   lambda a: deals_svc.record_approval(session=session, actor=viewer.actor, deal_id=deal_id,
                                                       approval_in=a), "approval")
