@@ -301,6 +301,7 @@ class LedgerInput(BaseModel):
     value: float | str | None
     unit: str
     source: str
+    source_code: str | None = None  # set where the source is not a knowledge-base row (see FIXED_SOURCES)
 
 
 class LedgerFigures(BaseModel):

@@ -47,6 +47,24 @@ from matching.scenario import parse_scenario
 from matching.units import to_canonical
 
 ROUNDED_KM = 10.0  # distances shown to a viewer who may not see the other side's place
+#: where a ledger input comes from when it is not a knowledge-base row (``source_code`` names it, so that an
+#: interface can word it in its own language; knowledge-base rows cite their own source and have no code)
+FIXED_SOURCES = {
+    "agreed_quantity": "agreed quantity",
+    "proposed_quantity": "proposed quantity",
+    "deliveries": "recorded deliveries",
+    "distance_rounded": "rounded to 10 km (the other side's place is not shown to you)",
+    "distance_estimate": "great-circle × circuity of the origin province, or the match run's distance",
+    "same_site": "same site, no transport",
+    "same_material": "a material serves a demand for itself",
+    "rule": "rule",
+    "loss_formula": "ratio × (1 − loss × D)",
+    "listing_disposal": "the have listing's own disposal cost",
+    "transport_mode": "transport mode",
+    "override": "regional override (admin)",
+    "computed": "matching.economics.link_economics",
+    "none": "none",
+}
 
 
 @dataclass(frozen=True)
@@ -226,49 +244,56 @@ def ledger(session: Session, deal: Deal, *, approximate: bool = False) -> Ledger
     planned = figures(kb, le, material=deal.material, replaces=deal.replaces, quantity=planned_q)
     realised = figures(kb, le, material=deal.material, replaces=deal.replaces, quantity=float(delivered))
 
-    def overridden(kind: str, key: str) -> str | None:
-        return "regional override (admin)" if (kind, key) in pr.overrides else None
+    def fixed(code: str) -> dict[str, str]:
+        return {"source": FIXED_SOURCES[code], "source_code": code}
+
+    def cited(kind: str, key: str | None) -> dict[str, str]:
+        """A regional override where an admin set one, else the knowledge base row's source."""
+        return fixed("override") if (kind, key) in pr.overrides else {"source": _source(kb, kind, key)}
 
     mode_row = next((m for m in pr.econ.modes if m.id == le.mode), None)
     material = kb.materials.get(deal.material)
     category = material.disposal_category if material else None
     ef = lf.rule.co2_factor if lf.rule.co2_factor is not None else pr.econ.co2_factor(deal.replaces)
     unit = deal.unit
+    if lf.disposal_from_listing:
+        disposal_src = fixed("listing_disposal")
+    elif ("disposal_cost", deal.material) in pr.overrides:
+        disposal_src = fixed("override")
+    elif category:
+        disposal_src = {"source": f"environmental tax + landfill fee, category {category}: "
+                                  f"{_source(kb, 'disposal_category', category)}"}
+    else:
+        disposal_src = fixed("none")
     inputs = [
         LedgerInput(name="quantity_planned", value=planned_q, unit=f"{unit}/yr",
-                    source="agreed quantity" if deal.agreed_quantity is not None else "proposed quantity"),
-        LedgerInput(name="quantity_delivered", value=float(delivered), unit=unit, source="recorded deliveries"),
+                    **fixed("agreed_quantity" if deal.agreed_quantity is not None else "proposed_quantity")),
+        LedgerInput(name="quantity_delivered", value=float(delivered), unit=unit, **fixed("deliveries")),
         LedgerInput(name="distance_km", value=distance, unit="km",
-                    source="rounded to 10 km (the other side's place is not shown to you)" if approximate else
-                    "great-circle × circuity of the origin province, or the match run's distance"),
-        LedgerInput(name="mode", value=le.mode, unit="", source=_source(kb, "transport_mode", le.mode)
-                    if mode_row else "same site, no transport"),
+                    **fixed("distance_rounded" if approximate else "distance_estimate")),
+        LedgerInput(name="mode", value=le.mode, unit="",
+                    **({"source": _source(kb, "transport_mode", le.mode)} if mode_row else fixed("same_site"))),
         LedgerInput(name="rule", value=lf.rule.id or "same material", unit="",
-                    source=_source(kb, "substitution", lf.rule.id) if lf.rule.id and not lf.rule.is_identity
-                    else "a material serves a demand for itself"),
-        LedgerInput(name="ratio", value=le.ratio, unit=f"{deal.replaces} per {deal.material}", source="rule"),
-        LedgerInput(name="delivered_ratio", value=le.delivered_ratio, unit="", source="ratio × (1 − loss × D)"),
+                    **({"source": _source(kb, "substitution", lf.rule.id)}
+                       if lf.rule.id and not lf.rule.is_identity else fixed("same_material"))),
+        LedgerInput(name="ratio", value=le.ratio, unit=f"{deal.replaces} per {deal.material}", **fixed("rule")),
+        LedgerInput(name="delivered_ratio", value=le.delivered_ratio, unit="", **fixed("loss_formula")),
         LedgerInput(name="price_replaced", value=le.price, unit=f"yuan per unit of {deal.replaces}",
-                    source=overridden("price", deal.replaces) or _source(kb, "price", deal.replaces)),
-        LedgerInput(name="disposal_cost", value=le.disposal_cost, unit=f"yuan/{unit}",
-                    source="the have listing's own disposal cost" if lf.disposal_from_listing else
-                    overridden("disposal_cost", deal.material) or
-                    (f"environmental tax + landfill fee, category {category}: "
-                     f"{_source(kb, 'disposal_category', category)}" if category else "none")),
-        LedgerInput(name="pretreatment_cost", value=le.pretreatment_cost, unit=f"yuan/{unit}", source="rule"),
-        LedgerInput(name="handling", value=le.handling, unit=f"yuan/{unit}", source="transport mode"),
-        LedgerInput(name="rate", value=le.rate, unit=f"yuan/({unit}·km)", source="transport mode"),
+                    **cited("price", deal.replaces)),
+        LedgerInput(name="disposal_cost", value=le.disposal_cost, unit=f"yuan/{unit}", **disposal_src),
+        LedgerInput(name="pretreatment_cost", value=le.pretreatment_cost, unit=f"yuan/{unit}", **fixed("rule")),
+        LedgerInput(name="handling", value=le.handling, unit=f"yuan/{unit}", **fixed("transport_mode")),
+        LedgerInput(name="rate", value=le.rate, unit=f"yuan/({unit}·km)", **fixed("transport_mode")),
         LedgerInput(name="co2_factor_replaced", value=ef, unit=f"t CO2 per unit of {deal.replaces}",
-                    source="rule" if lf.rule.co2_factor is not None else _source(kb, "co2_factor", deal.replaces)),
+                    **(fixed("rule") if lf.rule.co2_factor is not None else cited("co2_factor", deal.replaces))),
         LedgerInput(name="transport_co2_kg_per_unit_km",
                     value=(mode_row.co2_kg_per_unit_km if mode_row else 0.0), unit=f"kg CO2/({unit}·km)",
-                    source="transport mode"),
+                    **fixed("transport_mode")),
         LedgerInput(name="env_tax", value=kb.env_tax.get(deal.material, 0.0), unit="yuan/t",
-                    source=_source(kb, "disposal_category", category) if category else "none"),
-        LedgerInput(name="unit_benefit", value=le.unit_benefit, unit=f"yuan/{unit}",
-                    source="matching.economics.link_economics"),
+                    **({"source": _source(kb, "disposal_category", category)} if category else fixed("none"))),
+        LedgerInput(name="unit_benefit", value=le.unit_benefit, unit=f"yuan/{unit}", **fixed("computed")),
         LedgerInput(name="unit_co2_avoided_t", value=le.unit_co2_avoided_t, unit=f"t CO2/{unit}",
-                    source="matching.economics.link_economics"),
+                    **fixed("computed")),
     ]
     return LedgerPublic(deal_id=deal.id or 0, unit=unit, planned=planned, realised=realised, formulas=FORMULAS,
                         inputs=inputs, approximate=approximate)

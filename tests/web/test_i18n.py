@@ -7,6 +7,7 @@ import pytest
 
 from backend.kb import get_kb
 from backend.models import KINDS, LOGISTICS, ROLES, STATUSES, VISIBILITIES
+from backend.services import ledger
 from matching.result import BINDING_CODES
 from web.errors import TITLES
 from web.forms import ERROR_KEYS, STATE_KEYS
@@ -22,6 +23,8 @@ DYNAMIC = {
     "home.lead.": ROLES, "home.parks.": ("mine", "all"), "import.action.": ("create", "update", "unchanged"),
     "family.": tuple(get_kb().families()),
     "mode.": (*get_kb().transport_modes, "on_site"), "explain.binding.": (*BINDING_CODES, "none"),
+    "ledger.src.": tuple(ledger.FIXED_SOURCES),
+    "ledger.in.": tuple(re.findall(r'LedgerInput\(name="(\w+)"', Path(ledger.__file__).read_text(encoding="utf-8"))),
 }
 
 

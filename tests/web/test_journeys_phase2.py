@@ -188,6 +188,7 @@ def test_firm_user_sees_a_proposal_after_the_run_and_opts_in(page: Any, served: 
     expect(ledger.locator("tbody tr").first).to_contain_text("20,000.0")  # realised: the delivery
     page.get_by_text(re.compile("输入与系数")).click()
     expect(page.get_by_test_id("ledger-inputs")).to_contain_text("distance_km")
+    expect(page.get_by_test_id("deal-explanation")).to_contain_text(re.compile(r"^粉煤灰.*替代.*公里：净收益"))
     shoot(page, "18-deal-page")
     nav(page).get_by_role("link", name="交易").click()
     expect(page.locator(".board-column[data-status=active] .deal-tile")).to_have_count(1)
@@ -206,6 +207,7 @@ def test_firm_user_sees_a_proposal_after_the_run_and_opts_in(page: Any, served: 
     expect(page.get_by_role("heading", name="Benefit ledger")).to_be_visible()
     page.get_by_text(re.compile("Inputs and factors")).click()
     expect(page.get_by_test_id("ledger-inputs")).to_contain_text("distance_km")
+    expect(page.get_by_test_id("deal-explanation")).to_contain_text(re.compile(r"^Coal fly ash replaces .* km by"))
     shoot(page, "27-deal-page-en")
     nav(page).get_by_role("link", name="Deals").click()  # the language is remembered
     expect(page.get_by_role("heading", name="Deals", exact=True)).to_be_visible()

@@ -167,6 +167,13 @@ def test_a_deal_moves_through_its_page(page_client: Callable[[str], TestClient],
     firm = page_client("fu_own")
     page = firm.get(f"/deals/{deal_id}", headers={"HX-Request": ""})
     assert page.status_code == 200 and 'data-testid="ledger"' in page.text and 'data-testid="history"' in page.text
+    # the ledger's inputs and their fixed sources in the page's language (knowledge-base rows cite their source)
+    assert "计划数量" in page.text and "建议数量" in page.text and "proposed quantity" not in page.text
+    english = firm.get(f"/deals/{deal_id}?lang=en", headers={"HX-Request": ""}).text
+    assert "Planned quantity" in english and "proposed quantity" in english and "计划数量" not in english
+    api = firm.get(f"/api/v1/deals/{deal_id}/ledger", headers={"HX-Request": ""}).json()
+    planned = next(i for i in api["inputs"] if i["name"] == "quantity_planned")
+    assert planned["source_code"] == "proposed_quantity" and planned["source"] == "proposed quantity"
     assert firm.post(f"/deals/{deal_id}/transitions", data={"action": "negotiate"}).status_code == 200
     agree = firm.post(f"/deals/{deal_id}/transitions", data={"action": "agree"})
     assert agree.status_code == 422 and 'id="action-__all__-error"' in agree.text  # no agreed quantity yet

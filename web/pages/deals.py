@@ -146,8 +146,14 @@ def deal_context(session: Session, viewer: Viewer, deal_id: int) -> dict[str, An
     except Conflict as exc:
         ledger, ledger_error = None, exc.message
     can_move = bool(deal.your_sides)
+    proposal = None  # the matcher's proposal the deal came from, as this viewer may see it (its explanation)
+    if deal.proposal_id is not None:
+        try:
+            proposal = deals_svc.get_proposal(session=session, actor=viewer.actor, proposal_id=deal.proposal_id)
+        except NotFound:
+            proposal = None
     return {
-        "deal": deal, "ledger": ledger, "ledger_error": ledger_error,
+        "deal": deal, "ledger": ledger, "ledger_error": ledger_error, "proposal": proposal,
         "events": deals_svc.events(session=session, actor=viewer.actor, deal_id=deal_id),
         "notes": deals_svc.list_notes(session=session, actor=viewer.actor, deal_id=deal_id),
         "deliveries": deals_svc.list_deliveries(session=session, actor=viewer.actor, deal_id=deal_id),
