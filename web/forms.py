@@ -4,15 +4,18 @@ Page routes validate with the API's own schemas and services, so a page and the 
 same input; only the wording differs (the message catalogue has a text for the common error types).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
+from sqlmodel import Session
 
-from backend.errors import InvalidInput
+from backend.errors import Conflict, InvalidInput
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 # pydantic / service error type -> catalogue key; the context values fill the key's placeholders
 ERROR_KEYS = {
@@ -75,6 +78,19 @@ def domain_errors(exc: InvalidInput) -> Errors:
 
 def conflict_error(msg: str) -> FieldError:
     return FieldError(key="err.conflict", msg=msg, values={"detail": msg})
+
+
+def submit(session: Session, call: Callable[[], T], *, conflict_field: str) -> tuple[T | None, Errors]:
+    """Run a service write for a form: its result, or (after a rollback) its refusal as form errors — the
+    service's field errors where they belong, a conflict (a duplicate name, ref or e-mail) at ``conflict_field``."""
+    try:
+        return call(), {}
+    except InvalidInput as exc:
+        session.rollback()
+        return None, domain_errors(exc)
+    except Conflict as exc:
+        session.rollback()
+        return None, {conflict_field: conflict_error(exc.message)}
 
 
 # a refusal's reason code (``Conflict.code``) -> catalogue key; refusals without one show the service's message

@@ -254,7 +254,7 @@ def test_import_into_another_park_is_refused_row_by_row(page_client: Callable[[s
 def test_park_overview_has_families_and_targets(page_client: Callable[[str], TestClient], world: World) -> None:
     page = page_client("pm_own").get(f"/parks/{world['park_a']}", headers={"HX-Request": ""})
     assert page.status_code == 200
-    chart = re.search(r'data-chart="([^"]+)"', page.text)
+    chart = re.search(r'data-kpi-chart="([^"]+)"', page.text)
     assert chart and "灰渣" in chart.group(1)
     assert "75 %" in page.text  # the fly-ash target of 2020, from the knowledge base
     assert "/static/vendor/echarts.min.js" in page.text

@@ -426,7 +426,7 @@ def test_map_links_follow_the_network_and_its_filters(page_client: Callable[[str
 def test_kpis_page_has_charts_and_targets(page_client: Callable[[str], TestClient], world: World) -> None:
     planner = page_client("planner")
     page = planner.get("/kpis", headers={"HX-Request": ""})
-    assert page.status_code == 200 and "data-kpi-chart=" in page.text and "/static/js/kpis.js" in page.text
+    assert page.status_code == 200 and "data-kpi-chart=" in page.text and "/static/js/charts.js" in page.text
     assert 'data-testid="kpi-targets"' in page.text and "2025" in page.text
     assert planner.get("/kpis", params={"province": "河北省"}, headers={"HX-Request": ""}).status_code == 200
     assert planner.get("/kpis", params={"province": "火星"}, headers={"HX-Request": ""}).status_code == 404

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from backend import policy
 from backend.api.deps import SessionDep
-from backend.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from backend.errors import NotFound, PermissionDenied
 from backend.kb import get_kb
 from backend.models import LOGISTICS, Firm, Park, Site
 from backend.schemas import ListingCreate, ListingUpdate, SiteCreate, SiteUpdate
@@ -22,7 +22,7 @@ from backend.services import sites as sites_svc
 from backend.services.common import get_or_404
 from matching.units import UNITS
 from web.deps import CurrentViewer, Viewer
-from web.forms import Errors, conflict_error, domain_errors, read_form, validate
+from web.forms import Errors, read_form, submit, validate
 from web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -77,14 +77,9 @@ def create_listing(request: Request, session: SessionDep, viewer: CurrentViewer,
     firm = _firm_for(session, viewer, firm_id, edit=True)
     listing_in, errors = _listing_input(form)
     if listing_in is not None:
-        try:
-            listings_svc.create_listing(session=session, actor=viewer.actor, listing_in=listing_in)
-        except InvalidInput as exc:
-            session.rollback()
-            errors = domain_errors(exc)
-        except Conflict as exc:
-            session.rollback()
-            errors = {"ref": conflict_error(exc.message)}
+        new = listing_in
+        _, errors = submit(session, lambda: listings_svc.create_listing(session=session, actor=viewer.actor,
+                                                                        listing_in=new), conflict_field="ref")
     context = firm_context(session, viewer, firm) | {"site_form": {}, "site_errors": {}}
     if errors:
         return render(request, "firm.html", context | {"form": form, "errors": errors}, block="listings",
@@ -140,15 +135,10 @@ def update_listing(request: Request, session: SessionDep, viewer: CurrentViewer,
     if listing_in is not None:
         changes = listing_in.model_dump(exclude={"attributes"})
         changes.pop("hw_code", None)
-        try:
-            listings_svc.update_listing(session=session, actor=viewer.actor, listing_id=listing_id,
-                                        listing_in=ListingUpdate.model_validate(changes))
-        except InvalidInput as exc:
-            session.rollback()
-            errors = domain_errors(exc)
-        except Conflict as exc:
-            session.rollback()
-            errors = {"ref": conflict_error(exc.message)}
+        update = ListingUpdate.model_validate(changes)
+        _, errors = submit(session, lambda: listings_svc.update_listing(session=session, actor=viewer.actor,
+                                                                        listing_id=listing_id, listing_in=update),
+                           conflict_field="ref")
     if errors:
         return _edit_form(request, session, viewer, listing_id, form, errors, status_code=422)
     return _card(request, session, viewer, listing_id)
@@ -167,14 +157,9 @@ def create_site(request: Request, session: SessionDep, viewer: CurrentViewer, fi
     firm = _firm_for(session, viewer, firm_id, edit=True)
     site_in, errors = validate(SiteCreate, {"firm_id": firm_id} | {k: form.get(k, "") for k in SITE_FIELDS})
     if site_in is not None:
-        try:
-            sites_svc.create_site(session=session, actor=viewer.actor, site_in=site_in)
-        except InvalidInput as exc:
-            session.rollback()
-            errors = domain_errors(exc)
-        except Conflict as exc:
-            session.rollback()
-            errors = {"name": conflict_error(exc.message)}
+        new_site = site_in
+        _, errors = submit(session, lambda: sites_svc.create_site(session=session, actor=viewer.actor,
+                                                                  site_in=new_site), conflict_field="name")
     context = firm_context(session, viewer, firm) | {"form": NEW_LISTING, "errors": {}}
     if errors:
         return render(request, "firm.html", context | {"site_form": form, "site_errors": errors}, block="sites",
@@ -210,15 +195,11 @@ def update_site(request: Request, session: SessionDep, viewer: CurrentViewer, si
     values: dict[str, Any] = {"firm_id": site.firm_id} | {k: form.get(k, "") for k in SITE_FIELDS}
     site_in, errors = validate(SiteCreate, values)
     if site_in is not None:
-        try:
-            site = sites_svc.update_site(session=session, actor=viewer.actor, site_id=site_id,
-                                         site_in=SiteUpdate.model_validate(site_in.model_dump(exclude={"firm_id"})))
-        except InvalidInput as exc:
-            session.rollback()
-            errors = domain_errors(exc)
-        except Conflict as exc:
-            session.rollback()
-            errors = {"name": conflict_error(exc.message)}
+        site_update = SiteUpdate.model_validate(site_in.model_dump(exclude={"firm_id"}))
+        updated, errors = submit(session, lambda: sites_svc.update_site(session=session, actor=viewer.actor,
+                                                                        site_id=site_id, site_in=site_update),
+                                 conflict_field="name")
+        site = updated or site
     if errors:
         return render(request, "partials/site_form.html", {"site_id": site_id, "form": form, "errors": errors},
                       status_code=422)

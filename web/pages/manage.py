@@ -7,13 +7,12 @@ from sqlmodel import Session
 from starlette.responses import Response
 
 from backend.api.deps import SessionDep
-from backend.errors import Conflict, InvalidInput
 from backend.models import Park, User
 from backend.schemas import FirmCreate, UserCreate, UserUpdate
 from backend.services import firms as firms_svc
 from backend.services import users as users_svc
 from web.deps import CurrentViewer, Viewer, managed_parks, require_role
-from web.forms import conflict_error, domain_errors, read_form, validate
+from web.forms import read_form, submit, validate
 from web.pages.firms import firms_of_viewer
 from web.templating import render
 
@@ -46,14 +45,9 @@ def create_firm(request: Request, session: SessionDep, viewer: CurrentViewer, fo
     _parks(session, viewer)
     firm_in, errors = validate(FirmCreate, {k: form.get(k, "") for k in FIRM_FIELDS})
     if firm_in is not None:
-        try:
-            firms_svc.create_firm(session=session, actor=viewer.actor, firm_in=firm_in)
-        except InvalidInput as exc:
-            session.rollback()
-            errors = domain_errors(exc)
-        except Conflict as exc:
-            session.rollback()
-            errors = {"name": conflict_error(exc.message)}
+        new = firm_in
+        _, errors = submit(session, lambda: firms_svc.create_firm(session=session, actor=viewer.actor, firm_in=new),
+                           conflict_field="name")
     context = firms_context(session, viewer)
     if errors:
         return render(request, "manage_firms.html", context | {"form": form, "errors": errors}, block="firms",
@@ -80,14 +74,9 @@ def create_user(request: Request, session: SessionDep, viewer: CurrentViewer, fo
     values = {k: form.get(k, "") for k in USER_FIELDS} | {"role": "firm_user", "locale": "zh"}
     user_in, errors = validate(UserCreate, values)
     if user_in is not None:
-        try:
-            users_svc.create_user(session=session, actor=viewer.actor, user_in=user_in)
-        except InvalidInput as exc:
-            session.rollback()
-            errors = domain_errors(exc)
-        except Conflict as exc:
-            session.rollback()
-            errors = {"email": conflict_error(exc.message)}
+        new_user = user_in
+        _, errors = submit(session, lambda: users_svc.create_user(session=session, actor=viewer.actor,
+                                                                  user_in=new_user), conflict_field="email")
     context = users_context(session, viewer)
     if errors:
         safe_form = {k: v for k, v in form.items() if k != "password"}

@@ -91,13 +91,16 @@ def park_page(request: Request, session: SessionDep, viewer: CurrentViewer, park
     families = generation_by_family(kb, listings)
     tonnes = [f for f in families if f["unit"] == "t"]
     t = page_context(request)["t"]
+    # the generic chart spec of static/js/charts.js: generation in t (bars) and the targets in % (points)
     chart = {
-        "families": [t(f"family.{f['family']}") for f in tonnes],
-        "labels": {"generation": t("park.chart.generation"), "tonnes": t("park.chart.tonnes"),
-                   "rate": t("park.chart.rate"), **{str(y): t("park.chart.target", year=y) for y in TARGET_YEARS}},
-        "generation": [round(f["generation"]) for f in tonnes],
-        "targets": {str(y): [round(f["targets"][y].rate * 100) if y in f["targets"] else None for f in tonnes]
-                    for y in TARGET_YEARS},
+        "categories": [t(f"family.{f['family']}") for f in tonnes],
+        "axes": [{"name": t("park.chart.tonnes")}, {"name": t("park.chart.rate"), "percent": True}],
+        "series": [{"name": t("park.chart.generation"), "type": "bar",
+                    "data": [round(f["generation"]) for f in tonnes]}]
+        + [{"name": t("park.chart.target", year=y), "type": "scatter", "axis": 1,
+            "symbol": "diamond" if y == TARGET_YEARS[0] else "triangle",
+            "data": [round(f["targets"][y].rate * 100) if y in f["targets"] else None for f in tonnes]}
+           for y in TARGET_YEARS],
     }
     return render(request, "park.html", {
         "park": park, "firms": firms, "per_firm": per_firm, "families": families, "chart": chart,

@@ -1,7 +1,10 @@
-/* Park overview chart: generation by material family (bars, t/a) and the utilisation targets of the
-   knowledge base (points, %). Data comes from the element's data-chart attribute; no inline script. */
+/* Charts (Apache ECharts) of the park overview and the KPI pages: each element with data-kpi-chart holds its
+   chart as JSON, built by the page route (no inline script under the CSP). Shape:
+   {categories: [...], axes: [{name, percent?}], series: [{name, type: "bar"|"scatter", data, axis?, symbol?}]} */
 (function () {
   "use strict";
+
+  var COLOURS = ["#2b6cb0", "#2f7d32", "#b7410e", "#6b46c1", "#a16207"];
 
   function compact(v) {
     if (document.body.dataset.locale === "en") {
@@ -12,37 +15,34 @@
 
   function draw(el) {
     if (!window.echarts) { return; }
-    var data = JSON.parse(el.dataset.chart);
-    var labels = data.labels;
+    var spec = JSON.parse(el.dataset.kpiChart);
     var chart = window.echarts.init(el, null, { renderer: "svg" });
-    var series = [{
-      name: labels.generation, type: "bar", data: data.generation, yAxisIndex: 0,
-      itemStyle: { color: "#2b6cb0" }, barMaxWidth: 40
-    }];
-    var colours = { "2020": "#b7410e", "2025": "#2f7d32" };
-    Object.keys(data.targets).forEach(function (year) {
-      series.push({
-        name: labels[year], type: "scatter", data: data.targets[year], yAxisIndex: 1, symbolSize: 14,
-        symbol: year === "2020" ? "diamond" : "triangle", itemStyle: { color: colours[year] || "#444" }
-      });
+    var axes = spec.axes.map(function (a) {
+      return a.percent
+        ? { type: "value", name: a.name, min: 0, max: 100, axisLabel: { formatter: "{value} %" } }
+        : { type: "value", name: a.name, axisLabel: { formatter: compact } };
+    });
+    var series = spec.series.map(function (s, i) {
+      var out = { name: s.name, type: s.type, data: s.data, yAxisIndex: s.axis || 0,
+                  itemStyle: { color: COLOURS[i % COLOURS.length] } };
+      if (s.type === "bar") { out.barMaxWidth = 36; }
+      if (s.type === "scatter") { out.symbol = s.symbol || "diamond"; out.symbolSize = 16; }
+      return out;
     });
     chart.setOption({
       animation: false,
       aria: { enabled: true },
       tooltip: { trigger: "axis" },
       legend: { top: 0 },
-      grid: { left: 70, right: 60, top: 40, bottom: 50 },
-      xAxis: { type: "category", data: data.families, axisLabel: { interval: 0 } },
-      yAxis: [
-        { type: "value", name: labels.tonnes, axisLabel: { formatter: compact } },
-        { type: "value", name: labels.rate, min: 0, max: 100, axisLabel: { formatter: "{value} %" } }
-      ],
+      grid: { left: 110, right: 70, top: 40, bottom: 110 },
+      xAxis: { type: "category", data: spec.categories, axisLabel: { interval: 0, rotate: spec.categories.length > 4 ? 25 : 0 } },
+      yAxis: axes,
       series: series
     });
     window.addEventListener("resize", function () { chart.resize(); });
     el.dataset.ready = "true";
   }
 
-  function init() { document.querySelectorAll("[data-chart]").forEach(draw); }
+  function init() { document.querySelectorAll("[data-kpi-chart]").forEach(draw); }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", init); } else { init(); }
 })();
