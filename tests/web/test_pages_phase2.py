@@ -232,7 +232,8 @@ def test_proposal_explanations_follow_the_page_language(page_client: Callable[[s
     assert not re.search(r"[A-Za-z]{2,}", zh.replace("km", ""))  # no English left: names, mode, limits
     en = _explanation_of(supplier.get("/proposals", params={"lang": "en"}).text, proposal["id"])
     assert re.fullmatch(r"Flue-gas desulphurisation gypsum replaces Natural gypsum for Cement retarder, "
-                        r"[\d.]+ km by road: [\d,.]+ yuan per t net \([\d,.]+ value \+ [\d,.]+ disposal avoided − [\d.]+ transport\); "
+                        r"[\d.]+ km by road: [\d,.]+ yuan per t net "
+                        r"\([\d,.]+ value \+ [\d,.]+ disposal avoided − [\d.]+ transport\); "
                         r"limits reached: supply fully used, demand filled"
                         r"(; quality unverified \(attribute not reported\))?\.", en), en
     run = manager.get(f"/runs/{proposal['run_id']}", params={"lang": "en"})
