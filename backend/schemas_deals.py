@@ -391,9 +391,26 @@ class ScreeningCandidate(BaseModel):
     permit_to_verify: bool
 
 
+class EstimatedStream(BaseModel):
+    """A supply or demand estimated from a firm's industry profile (per year, the material's unit)."""
+
+    kind: Literal["supply", "demand"]
+    id: str
+    site: str
+    firm: str
+    material: str
+    quantity: float
+    use: str | None = None
+    estimated: bool = True
+    confidence: float
+    estimate: dict[str, Any] | None = Field(None, description="profile code, level (own, group, division) and "
+                                                              "share of plants that have the stream")
+
+
 class ScreeningPublic(BaseModel):
-    """A park's screening: the matcher's links on the estimated streams and the ranked viable pairs (each
-    stream's best ``top`` from either end, or all of them: ``candidates_total`` counts them all)."""
+    """A park's screening: the streams estimated from industry profiles, the matcher's links on them and the
+    ranked viable pairs (each stream's best ``top`` from either end, or all of them: ``candidates_total``
+    counts them all)."""
 
     park_id: int
     mode: Literal["profiles", "combined"]
@@ -404,3 +421,4 @@ class ScreeningPublic(BaseModel):
     links: list[dict[str, Any]]
     candidates: list[ScreeningCandidate]
     candidates_total: int
+    streams: list[EstimatedStream]

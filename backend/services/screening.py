@@ -40,6 +40,7 @@ class Screening:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     candidates_total: int = 0
     estimated: int = 0
+    streams: list[dict[str, Any]] = field(default_factory=list)  # the estimated supplies and demands
     objective: dict[str, Any] = field(default_factory=dict)
 
 
@@ -84,6 +85,8 @@ def screen_park(*, session: Session, actor: Actor, park_id: int, mode: str = "pr
     out = Screening(mode=mode, sites=len(doc["sites"]), top=top, candidates_total=result.total_candidates,
                     estimated=len(result.estimated_supplies) + len(result.estimated_demands),
                     objective=result.match.objective.to_json())
+    for stream in result.to_json()["estimated_streams"]:
+        out.streams.append(stream | {"firm": who(stream["id"], stream["site"])})
     for link in result.match.links:
         out.links.append(link.to_json() | {"from_firm": who(link.supply, link.from_site),
                                            "to_firm": who(link.demand, link.to_site),
