@@ -183,6 +183,16 @@ class QuantityBand(BaseModel):
     max: float | None
 
 
+class QuantityWarningPublic(BaseModel):
+    """An outlier figure, accepted: above what a typical large plant of its kind states (canonical unit)."""
+
+    code: str
+    field: str
+    value: float
+    typical_max: float
+    unit: str
+
+
 class ListingPublic(BaseModel):
     """A listing as one viewer sees it. ``anonymised`` rows carry no firm, site, exact place or quantity."""
 
@@ -215,6 +225,7 @@ class ListingPublic(BaseModel):
     description: str | None
     data_quality: str
     distance_km: float | None = None
+    warnings: list[QuantityWarningPublic] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
 
@@ -340,6 +351,8 @@ class ImportIssue(BaseModel):
     row: int | None
     column: str | None
     msg: str
+    code: str | None = None  # a stable name of the problem, for interfaces that word it in their own language
+    values: dict[str, str] = Field(default_factory=dict)
 
 
 class ImportSummary(BaseModel):
@@ -354,4 +367,5 @@ class ImportSummary(BaseModel):
     listings_updated: int = 0
     unchanged: int = 0
     errors: list[ImportIssue] = Field(default_factory=list)
+    warnings: list[ImportIssue] = Field(default_factory=list)
     preview: list[dict[str, Any]] = Field(default_factory=list)

@@ -20,6 +20,7 @@ from backend.schemas import ImportSummary
 from backend.services import firms as firms_svc
 from backend.services import imports as imports_svc
 from backend.services import listings as listings_svc
+from backend.services import plausibility
 from matching.knowledge import KnowledgeBase
 from matching.units import UnitError, to_canonical
 from web.deps import CurrentViewer, Viewer, managed_parks, page_context, require_role
@@ -104,7 +105,8 @@ def park_page(request: Request, session: SessionDep, viewer: CurrentViewer, park
     }
     return render(request, "park.html", {
         "park": park, "firms": firms, "per_firm": per_firm, "families": families, "chart": chart,
-        "listing_count": len(listings), "materials": kb.materials, "years": TARGET_YEARS})
+        "listing_count": len(listings), "materials": kb.materials, "years": TARGET_YEARS,
+        "to_check": plausibility.outlier_listings(session=session, actor=viewer.actor, park_id=park_id)})
 
 
 # --- bulk import ---------------------------------------------------------------------------------------
