@@ -321,7 +321,11 @@ class DealNote(SQLModel, table=True):
 
 
 class Delivery(SQLModel, table=True):
-    """A recorded delivery on an active deal (canonical unit of the supply's material)."""
+    """A recorded delivery on an active deal (canonical unit of the supply's material).
+
+    Deliveries are never deleted: a wrong one is voided (who, when, why) and, if need be, re-recorded as a new
+    row that ``corrects`` it. Only deliveries that are not voided count anywhere.
+    """
 
     __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -329,7 +333,15 @@ class Delivery(SQLModel, table=True):
     delivered_on: date
     quantity: float
     manifest_number: str | None = Field(default=None, max_length=40, description="转移联单 number")
+    document_ref: str | None = Field(default=None, max_length=80,
+                                     description="the evidence: weighbridge ticket, invoice or receipt number")
     note: str | None = Field(default=None, max_length=1000)
+    # the explicit override when the year's deliveries exceed the agreed quantity beyond the tolerance
+    over_agreed_reason: str | None = Field(default=None, max_length=1000)
+    corrects_id: int | None = Field(default=None, foreign_key="delivery.id", ondelete="SET NULL")
+    voided_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    voided_by: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+    void_reason: str | None = Field(default=None, max_length=1000)
     created_by: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
     created_at: datetime = _ts()
 

@@ -98,7 +98,8 @@ def submit(session: Session, call: Callable[[], T], *, conflict_field: str) -> t
 
 # a refusal's reason code (``Conflict.code``) -> catalogue key; refusals without one show the service's message
 STATE_KEYS = {"permit_missing": "err.state.permit_missing", "approval_missing": "err.state.approval_missing",
-              "deal_not_active": "err.state.deal_not_active", "terms_missing": "err.state.terms_missing"}
+              "deal_not_active": "err.state.deal_not_active", "terms_missing": "err.state.terms_missing",
+              "delivery_voided": "err.state.delivery_voided"}
 
 
 def state_error(msg: str, code: str | None = None) -> FieldError:

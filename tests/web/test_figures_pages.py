@@ -21,3 +21,31 @@ def test_pages_refuse_in_the_page_language_and_the_park_page_lists_outliers(
     assert firm.post(f"/firms/{world['firm_a1']}/listings", data=form | {"quantity": "3000000"}).status_code == 200
     park = page_client("pm_own").get(f"/parks/{world['park_a']}")
     assert 'data-testid="to-check"' in park.text and "1,500,000 t" in park.text
+
+
+def test_a_delivery_is_refused_voided_and_re_recorded_on_the_deal_page(page_client: Callable[[str], TestClient],
+                                                                       world: World) -> None:
+    from tests.backend.test_deals import add_listing, move, seed_deal, unit_of_work
+
+    with unit_of_work(world) as (session, admin):
+        have = add_listing(session, admin, world["site_a1"], "have", "fly_ash", 400_000)
+        want = add_listing(session, admin, world["site_a2"], "want", "fly_ash", 400_000)
+        deal_id = seed_deal(session, admin, have, want, 300_000)
+        move(session, admin, deal_id, "opt_in", "negotiate", "agree", "activate", agreed=300_000)
+    firm = page_client("fu_own")
+    future = firm.post(f"/deals/{deal_id}/deliveries", data={"delivered_on": "2031-01-01", "quantity": "10"})
+    assert future.status_code == 422 and 'id="delivery-delivered_on-error"' in future.text
+    assert "交付日期不能在未来" in future.text
+    over = firm.post(f"/deals/{deal_id}/deliveries", data={"delivered_on": "2026-05-01", "quantity": "5000000"})
+    assert over.status_code == 422 and 'id="delivery-quantity-error"' in over.text and "超过约定的每年" in over.text
+    made = firm.post(f"/deals/{deal_id}/deliveries", data={"delivered_on": "2026-05-01", "quantity": "250000",
+                                                           "document_ref": "GB-0501"})
+    assert made.status_code == 200 and "GB-0501" in made.text
+    delivery_id = int(made.text.split('data-delivery="', 1)[1].split('"', 1)[0])
+    no_reason = firm.post(f"/deals/{deal_id}/deliveries/{delivery_id}/correct",
+                          data={"delivered_on": "2026-05-01", "quantity": "25000"})
+    assert no_reason.status_code == 422 and f'id="correct-{delivery_id}-reason-error"' in no_reason.text
+    fixed = firm.post(f"/deals/{deal_id}/deliveries/{delivery_id}/correct",
+                      data={"delivered_on": "2026-05-01", "quantity": "25000", "reason": "多输了一个零"})
+    assert fixed.status_code == 200 and 'data-voided="true"' in fixed.text and "已作废" in fixed.text
+    assert "交付已更正并重新登记" in fixed.text and f"（更正第 {delivery_id} 条）" in fixed.text
