@@ -44,6 +44,7 @@ class ParkBase(Strict):
     province: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=40)]
     lat: Latitude
     lon: Longitude
+    demonstration_base: bool = False
 
 
 class ParkCreate(ParkBase):
@@ -57,6 +58,7 @@ class ParkUpdate(Strict):
     province: Annotated[str, StringConstraints(min_length=2, max_length=40)] | None = None
     lat: Latitude | None = None
     lon: Longitude | None = None
+    demonstration_base: bool | None = None
 
 
 class ParkPublic(ParkBase):

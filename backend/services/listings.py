@@ -136,6 +136,20 @@ def list_listings(*, session: Session, actor: Actor, material: list[str] | None 
     return result, total
 
 
+def all_listings(*, session: Session, actor: Actor, **filters: Any) -> list[ListingPublic]:
+    """Every listing ``list_listings`` answers for these filters, page after page (no silent cut-off)."""
+    from backend.services.query import MAX_LIMIT
+
+    out: list[ListingPublic] = []
+    skip = 0
+    while True:
+        page, total = list_listings(session=session, actor=actor, skip=skip, limit=MAX_LIMIT, **filters)
+        out.extend(page)
+        skip += MAX_LIMIT
+        if skip >= total:
+            return out
+
+
 def _visible(session: Session, actor: Actor, listing_id: int) -> tuple[Listing, Firm, Site, Park]:
     row = session.execute(
         select(Listing, Firm, Site, Park).join(Firm, Firm.id == Listing.firm_id)
