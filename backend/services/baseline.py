@@ -172,7 +172,7 @@ def _plan(session: Session, actor: Actor | None, data: bytes, filename: str, tod
         plan.entries[key] = values | {"_row": number, "_firm": firm.name}
     # a year is recorded either as one whole-year row or as months, never both
     kinds: dict[tuple[int, str, int], set[str]] = defaultdict(set)
-    for (fid, mat, year, month), v in plan.entries.items():
+    for (fid, mat, year, month) in plan.entries:
         kinds[(fid, mat, year)].add("year" if month == 0 else "month")
     stored_kinds = defaultdict(set)
     if plan.entries:

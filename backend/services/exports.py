@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from backend import policy
+from backend.kb import get_kb
 from backend.models import Deal, Delivery, Firm, Park, Site
 from backend.policy import Actor
 from backend.services import deals as deals_svc
@@ -24,7 +25,6 @@ from backend.services import kpis as kpis_svc
 from backend.services import listings as listings_svc
 from backend.services import network as network_svc
 from backend.services.query import MAX_LIMIT
-from backend.kb import get_kb
 from matching.network import exchange_graph, to_gexf, to_graphml
 
 BOM = "\ufeff"
@@ -41,7 +41,8 @@ ROUNDING: dict[str, int] = {
 #: the one mode that is not a knowledge-base row: material moved within one site
 ON_SITE_NAMES = {"zh": "厂内（无需运输）", "en": "on site (no transport)"}
 
-LISTING_COLUMNS = ("id", "anonymised", "kind", "material", "material_name", "quantity", "quantity_band_min", "quantity_band_max",
+LISTING_COLUMNS = ("id", "anonymised", "kind", "material", "material_name", "quantity", "quantity_band_min",
+                   "quantity_band_max",
                    "unit", "period", "firm_id", "firm_name", "site_id", "park_id", "province", "lat", "lon",
                    "location_precision_km", "visibility", "status", "hw_code", "price", "disposal_cost",
                    "available_from", "available_to", "data_quality")
@@ -51,10 +52,12 @@ DEAL_COLUMNS = ("id", "status", "proposal_id", "supply_listing_id", "demand_list
                 "mode", "mode_name", "start_date", "end_date",
                 "needs_transfer_approval", "approval_reference", "created_at", "updated_at")
 DELIVERY_COLUMNS = ("id", "deal_id", "delivered_on", "quantity", "unit", "material", "material_name",
-                    "manifest_number", "document_ref", "note", "over_agreed_reason", "corrects_id", "voided", "voided_at",
+                    "manifest_number", "document_ref", "note", "over_agreed_reason", "corrects_id", "voided",
+                    "voided_at",
                     "void_reason")
 KPI_COLUMNS = ("year", "group_by", "key", "name", "row", "code", "label", "unit", "firms", "generation",
-               "utilised_baseline", "stock_drawdown", "stored", "disposed", "committed", "delivered", "delivered_on_top",
+               "utilised_baseline", "stock_drawdown", "stored", "disposed", "committed", "delivered",
+               "delivered_on_top",
                "utilised", "rate_baseline", "rate_official", "rate_planned", "target_rate", "met", "document", "region")
 
 

@@ -58,7 +58,8 @@ def check_quantity(*, material: str, quantity: float, unit: str, period: str = "
                              "ctx": {"value": _fmt(value), "limit": _fmt(limit), "unit": m.unit}}],
                            f"implausible {loc[-1]}")
     if period != "once" and value > found.typical_max:
-        return QuantityWarning(code=OUTLIER, field=str(loc[-1]), value=value, typical_max=found.typical_max, unit=m.unit)
+        return QuantityWarning(code=OUTLIER, field=str(loc[-1]), value=value, typical_max=found.typical_max,
+                               unit=m.unit)
     return None
 
 
@@ -71,7 +72,8 @@ def listing_warnings(listing: Listing) -> list[QuantityWarning]:
         kb = get_kb()
         m, r = kb.materials[listing.material], kb.quantity_range(listing.material)
         value = float(to_canonical(listing.quantity, listing.unit, m))
-        return [QuantityWarning(code=OUTLIER, field="quantity", value=value, typical_max=r.typical_max if r else value, unit=m.unit)]
+        return [QuantityWarning(code=OUTLIER, field="quantity", value=value,
+                                typical_max=r.typical_max if r else value, unit=m.unit)]
     return [found] if found else []
 
 

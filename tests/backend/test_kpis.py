@@ -170,7 +170,7 @@ def test_kpis_never_reveal_private_or_anonymous_quantities(client_as: Any, world
     assert ash(planner) == pytest.approx(2 * 123_456 + 100_000)  # band [100 000, 300 000): its lower edge
 
 
-def test_kpi_bad_input(client_as: Any, world: World) -> None:  # noqa: D103
+def test_kpi_bad_input(client_as: Any, world: World) -> None:
     client = client_as("planner")
     for query, loc in (("group_by=galaxy", ["query", "group_by"]), ("park_id=999999", ["query", "park_id"]),
                        ("province=火星", ["query", "province"]), ("park_id=abc", ["query", "park_id"])):

@@ -36,7 +36,8 @@ def test_targets_carry_document_region_and_scope(kb: KnowledgeBase) -> None:
     assert (by_id["smelting_slag_2025"].rate, by_id["byproduct_gypsum_2025"].rate) == (0.73, 0.73)
     assert by_id["bulk_industrial_solid_waste_2025"].rate == 0.57 and "〔2022〕9号" in by_id[
         "bulk_industrial_solid_waste_2025"].document
-    assert by_id["new_bulk_solid_waste_2025"].rate == 0.60 and "〔2021〕381号" in by_id["new_bulk_solid_waste_2025"].document
+    new_bulk = by_id["new_bulk_solid_waste_2025"]
+    assert new_bulk.rate == 0.60 and "〔2021〕381号" in new_bulk.document
     assert (by_id["phosphogypsum_2026"].rate, by_id["phosphogypsum_2026"].year) == (0.65, 2026)
     assert "〔2024〕58号" in by_id["phosphogypsum_2026"].document
     assert by_id["demonstration_base_2025"].applies_to == "demonstration_base"
@@ -46,7 +47,8 @@ def test_targets_carry_document_region_and_scope(kb: KnowledgeBase) -> None:
 
 
 def test_a_range_above_the_largest_plant_is_rejected(tmp_path: Path) -> None:
-    folder = broken_copy(tmp_path, "quantity_ranges.csv", replace_line("fly_ash,", "1500000,5000000", "9000000,5000000"))
+    folder = broken_copy(tmp_path, "quantity_ranges.csv",
+                         replace_line("fly_ash,", "1500000,5000000", "9000000,5000000"))
     line = line_of(folder, "quantity_ranges.csv", "fly_ash,")
     assert f"quantity_ranges.csv:{line}: typical_max 9e+06 is above site_max 5e+06" in errors_of(folder)
 

@@ -49,3 +49,43 @@ def test_a_delivery_is_refused_voided_and_re_recorded_on_the_deal_page(page_clie
                       data={"delivered_on": "2026-05-01", "quantity": "25000", "reason": "多输了一个零"})
     assert fixed.status_code == 200 and 'data-voided="true"' in fixed.text and "已作废" in fixed.text
     assert "交付已更正并重新登记" in fixed.text and f"（更正第 {delivery_id} 条）" in fixed.text
+
+
+def test_no_page_of_the_demo_sums_across_unit_families(web_app: object, engine: object) -> None:
+    """Every quantity a page shows carries its unit (t, GJ or m³) through the one ``qty`` macro, every number in
+    a figure column is a quantity, a rate, a count or money, and no sum of t with GJ or m³ appears anywhere."""
+    import re
+
+    from backend.services import seed
+    from tests.backend.test_deals import unit_of_work
+    from tests.web.conftest import csrf_of
+
+    with unit_of_work() as (session, _):
+        seed.seed_demo(session=session)
+    pages: list[str] = []
+    for email, password in (("admin@isx-demo.cn", "admin-demo-2026"), ("planner@isx-demo.cn", "planner-demo-2026")):
+        client = TestClient(web_app, follow_redirects=False)  # type: ignore[arg-type]
+        assert client.post("/login", data={"email": email, "password": password}).status_code == 303
+        client.headers["X-CSRF-Token"] = csrf_of(client)
+        paths = ["/kpis", "/kpis?province=山西省", "/kpis?year=2025", "/downloads"]
+        paths += [f"/parks/{i}" for i in range(1, 7)]
+        for path in paths:
+            answer = client.get(path)
+            assert answer.status_code == 200, path
+            pages.append(answer.text)
+        region = client.get("/api/v1/kpis", params={"group_by": "region"}).json()["groups"][0]
+    by_unit: dict[str, float] = {}
+    for f in region["families"]:
+        by_unit[f["unit"]] = by_unit.get(f["unit"], 0.0) + f["generation"]
+    assert set(by_unit) == {"t", "GJ", "m3"}
+    mixed = {round(by_unit["t"] + by_unit["GJ"]), round(by_unit["t"] + by_unit["GJ"] + by_unit["m3"]),
+             round(by_unit["t"] + by_unit["m3"]), round(by_unit["GJ"] + by_unit["m3"])}
+    for text in pages:
+        units = set(re.findall(r'<data class="qty" value="[^"]*" data-unit="([^"]*)"', text))
+        assert units <= {"t", "GJ", "m3"}, units
+        values = {round(float(v)) for v in re.findall(r'<data class="qty" value="([^"]+)"', text)}
+        assert not values & mixed
+        for cell in re.findall(r'<td class="num"[^>]*>(.*?)</td>', text, re.S):
+            bare = re.sub(r"<data\b.*?</data>", "", cell, flags=re.S)
+            bare = re.sub(r"<[^>]+>", "", bare)
+            assert not re.search(r"\d", bare.replace("CO₂", "")), cell

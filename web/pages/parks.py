@@ -60,7 +60,8 @@ def park_page(request: Request, session: SessionDep, viewer: CurrentViewer, park
     chart = {
         "categories": [t(f"family.{f['family']}") for f in tonnes],
         "axes": [{"name": t("park.chart.tonnes")}, {"name": t("park.chart.rate"), "percent": True}],
-        "series": [{"name": t("park.chart.generation"), "type": "bar", "data": [round(f["generation"]) for f in tonnes]},
+        "series": [{"name": t("park.chart.generation"), "type": "bar",
+                    "data": [round(f["generation"]) for f in tonnes]},
                    {"name": t("kpi.utilised"), "type": "bar", "data": [round(f["utilised"]) for f in tonnes]},
                    {"name": t("kpi.rate_official"), "type": "scatter", "axis": 1,
                     "data": [None if f["rate_official"] is None else round(f["rate_official"] * 100, 1)

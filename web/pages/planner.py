@@ -18,7 +18,7 @@ from sqlmodel import Session
 from starlette.responses import Response
 
 from backend.api.deps import SessionDep
-from backend.errors import Conflict, InvalidInput, NotFound
+from backend.errors import InvalidInput, NotFound
 from backend.kb import get_kb
 from backend.models import Firm, Park
 from backend.schemas_deals import HubIn, RunCreate
@@ -27,7 +27,6 @@ from backend.services import kpis as kpis_svc
 from backend.services import runs as runs_svc
 from web.deps import CurrentViewer, Viewer, page_context, require_role
 from web.forms import Errors, FieldError, domain_errors, validate
-from web.pages.deals import all_deals
 from web.pages.runs import MultiForm
 from web.templating import is_htmx, render
 
@@ -169,13 +168,21 @@ def start_whatif(request: Request, session: SessionDep, viewer: CurrentViewer, v
 
 
 def _summary(run: Any) -> dict[str, Any]:
+    """A run's figures; quantities by unit (t, GJ and m³ never add up into one figure)."""
     k = run.kpis or {}
-    return {"links": k.get("links"), "net_benefit": k.get("net_benefit"), "quantity": k.get("quantity"),
+    by_unit: dict[str, float] = defaultdict(float)
+    for link in (run.result or {}).get("links", []):
+        q = link.get("quantity")
+        if q is None and link.get("quantity_band"):
+            q = link["quantity_band"].get("min")
+        by_unit[link.get("unit") or ""] += float(q or 0.0)
+    return {"links": k.get("links"), "net_benefit": k.get("net_benefit"), "quantity_by_unit": dict(by_unit),
             "co2_avoided_t": k.get("co2_avoided_t"), "landfill_diverted_t": k.get("landfill_diverted_t"),
             "unmatched_supplies": k.get("unmatched_supplies"), "unmatched_demands": k.get("unmatched_demands")}
 
 
 def _by_material(run: Any) -> dict[str, float]:
+    """Quantities by material (each in its own canonical unit)."""
     out: dict[str, float] = defaultdict(float)
     for link in (run.result or {}).get("links", []):
         q = link.get("quantity")
@@ -197,7 +204,9 @@ def compare_page(request: Request, session: SessionDep, viewer: CurrentViewer, b
     mb, mv = _by_material(base), _by_material(variant)
     firms = {f.id: f for f in session.scalars(select(Firm))}
     removed = [firms[i] for i in variant.what_if.get("remove_firm_ids", []) if i in firms]
-    context = {"base": base, "variant": variant, "done": done, "sb": _summary(base), "sv": _summary(variant),
+    sb, sv = _summary(base), _summary(variant)
+    context = {"base": base, "variant": variant, "done": done, "sb": sb, "sv": sv,
+               "units": sorted(set(sb["quantity_by_unit"]) | set(sv["quantity_by_unit"])),
                "materials": get_kb().materials, "removed": removed, "hubs": variant.what_if.get("hubs", []),
                "by_material": [{"material": m, "base": mb.get(m, 0.0), "variant": mv.get(m, 0.0)}
                                for m in sorted(set(mb) | set(mv), key=lambda m: -max(mb.get(m, 0.0), mv.get(m, 0.0)))]}
