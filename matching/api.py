@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from matching.candidates import CandidateSet, build_candidates
+from matching.confidence import pair_confidence, pair_reasons
 from matching.economics import ON_SITE, Economics, counts_as_diverted, resolve_economics
 from matching.errors import MatchingError
 from matching.result import Breakdown, Link, MatchResult, Objective, Remaining, Stats
@@ -39,16 +40,22 @@ def _diverted_mask(scenario: Scenario, econ: Economics, supply_idx: npt.NDArray[
 
 
 def objective_weights(scenario: Scenario, econ: Economics, cands: CandidateSet,
-                      objective: str | Mapping[str, float] = "benefit") -> npt.NDArray[np.float64]:
+                      objective: str | Mapping[str, float] = "benefit", *, model: str = "linear",
+                      ) -> npt.NDArray[np.float64]:
     """Objective coefficient per candidate: ``benefit`` (yuan), ``co2`` (t), ``diverted`` (t), or a weighted
-    sum given as a mapping such as ``{"benefit": 1.0, "co2": 200.0}``."""
+    sum given as a mapping such as ``{"benefit": 1.0, "co2": 200.0}``.
+
+    In the ``milp`` model the benefit leaves out the pipeline capex spread per unit: the MILP charges it as
+    the link's fixed cost.
+    """
     weights = {objective: 1.0} if isinstance(objective, str) else dict(objective)
     bad = [k for k in weights if k not in OBJECTIVES]
     if bad:
         raise MatchingError(f"unknown objective(s) {bad}; expected {', '.join(OBJECTIVES)} or a weighted sum")
     out = np.zeros(len(cands))
     if weights.get("benefit"):
-        out += weights["benefit"] * cands.unit_benefit
+        benefit = cands.unit_benefit + cands.pipeline if model == "milp" else cands.unit_benefit
+        out += weights["benefit"] * benefit
     if weights.get("co2"):
         out += weights["co2"] * cands.unit_co2
     if weights.get("diverted"):
@@ -67,8 +74,11 @@ def _fmt(x: float) -> str:
 def assemble_result(scenario: Scenario, econ: Economics, cands: CandidateSet, flow: npt.NDArray[np.float64],
                     *, status: str, solver: str, components: int, seconds: dict[str, float],
                     gap: float | None = None, objective_kind: str = "benefit", fixed_costs: float = 0.0,
-                    extra_links: tuple[Link, ...] = (), extra: dict[str, Any] | None = None) -> MatchResult:
-    """Turn flows on candidate arcs into links with figures and explanations, and the unmatched rest."""
+                    extra_links: tuple[Link, ...] = (), extra: dict[str, Any] | None = None,
+                    model: str = "linear") -> MatchResult:
+    """Turn flows on candidate arcs into links with figures, explanations and confidence, and the unmatched
+    rest. In the ``milp`` model a link's unit benefit leaves the pipeline out (the MILP charges its fixed
+    cost on the link afterwards)."""
     sup, dem = scenario.supplies, scenario.demands
     tol = 1e-9 * np.maximum(cands.supply_qty[cands.supply], 1.0) if len(cands) else np.zeros(0)
     used = np.flatnonzero(flow > tol)
@@ -82,12 +92,14 @@ def assemble_result(scenario: Scenario, econ: Economics, cands: CandidateSet, fl
     d_rem = cands.demand_qty - d_used
     mode_names = [m.id for m in econ.modes]
     diverted = _diverted_mask(scenario, econ, cands.supply[used])
+    confidence = pair_confidence(cands.subset(used), scenario) if len(used) else np.zeros(0)
     links: list[Link] = []
     for k, a in enumerate(used.tolist()):
         s = sup[int(cands.supply[a])]
         d = dem[int(cands.demand[a])]
         q = float(x[k])
-        b = float(cands.unit_benefit[a])
+        pipeline = 0.0 if model == "milp" else float(cands.pipeline[a])
+        b = float(cands.unit_benefit[a]) + float(cands.pipeline[a]) - pipeline
         rule = cands.rules[int(cands.rule[a])]
         mode = ON_SITE if cands.mode[a] == -2 else mode_names[int(cands.mode[a])]
         dist = float(cands.distance_km[a])
@@ -102,27 +114,34 @@ def assemble_result(scenario: Scenario, econ: Economics, cands: CandidateSet, fl
             codes.append("share")
         binding = "; ".join(_BINDING_TEXT[c].format(share=rule.max_share) for c in codes) or \
             "none (a better use of the rest exists)"
+        use = rule.use or d.use
         what = (f"{s.material} replaces {d.material}" + (f" at ratio {rule.ratio:g}" if rule.ratio != 1 else "")
                 if s.material != d.material else f"{s.material} meets the demand for it")
+        need = f" for {use}" if use else ""
         where = "on the same site" if mode == ON_SITE else f"{dist:.1f} km by {mode}"
         price = econ.price(d.material)
         value = float(cands.ratio[a]) * price
         disp = econ.disposal_cost(s.material) if s.disposal_cost is None else s.disposal_cost
         # the residual, so that the parts add up to b exactly as the candidates computed it
-        transport = 0.0 if mode == ON_SITE else value + disp - rule.pretreatment_cost - b
-        explanation = (f"{what}, {where}: {_fmt(b)} yuan per {unit} net ({_fmt(value)} value"
+        transport = 0.0 if mode == ON_SITE else value + disp - rule.pretreatment_cost - pipeline - b
+        explanation = (f"{what}{need} (rule {rule.id}), {where}: {_fmt(b)} yuan per {unit} net "
+                       f"({_fmt(value)} value"
                        + (f" + {_fmt(disp)} disposal avoided" if disp else "")
                        + (f" − {_fmt(rule.pretreatment_cost)} pretreatment" if rule.pretreatment_cost else "")
                        + (f" − {_fmt(transport)} transport" if mode != ON_SITE else "")
+                       + (f" − {_fmt(pipeline)} pipeline capex" if pipeline else "")
                        + f"); binding: {binding}"
                        + ("; quality unverified (attribute not reported)" if cands.quality_unknown[a] else "")
+                       + ("; permit to verify" if cands.permit_to_verify[a] else "")
                        + ".")
         parts = Breakdown(value=value, disposal_avoided=float(disp), pretreatment=float(rule.pretreatment_cost),
                           transport=float(transport), ratio=float(rule.ratio), binding=tuple(codes),
-                          max_share=float(rule.max_share) if "share" in codes else None)
+                          max_share=float(rule.max_share) if "share" in codes else None, pipeline=pipeline,
+                          rule=rule.id, use=use, pretreatment_name=rule.pretreatment, gate_fee=rule.gate_fee)
         links.append(Link(s.id, d.id, s.site, d.site, s.material, d.material, q, unit, dist, mode, b, b * q,
                           float(cands.unit_co2[a]) * q, explanation, float(cands.ratio[a]), binding,
-                          bool(cands.quality_unknown[a]), breakdown=parts))
+                          bool(cands.quality_unknown[a]), breakdown=parts, confidence=round(float(confidence[k]), 4),
+                          reasons=tuple(pair_reasons(cands, a, scenario, econ))))
     links.extend(extra_links)
     net = math.fsum(link.net_benefit for link in links) - fixed_costs
     quantity = math.fsum(link.quantity for link in links)
@@ -135,7 +154,7 @@ def assemble_result(scenario: Scenario, econ: Economics, cands: CandidateSet, fl
     unmatched_d = tuple(Remaining(dem[j].id, float(d_rem[j])) for j in np.flatnonzero(d_rem > rem_tol_d))
     stats = Stats(len(cands), components, solver, {k: round(v, 4) for k, v in seconds.items()})
     return MatchResult(status, Objective(net, quantity, co2, div, gap, fixed_costs), tuple(links), unmatched_s,
-                       unmatched_d, stats, objective_kind, extra or {})
+                       unmatched_d, stats, objective_kind, extra or {}, model)
 
 
 def match(scenario: Scenario | str | Mapping[str, Any], *, mode: str = "linear",

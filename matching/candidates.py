@@ -1,34 +1,52 @@
 """Candidate pairs (supply, demand) with positive unit benefit, found exactly and without a loop per pair.
 
-Pruning is exact. For a supply ``s`` serving demand material ``v`` with its best rule, the benefit by mode
-``k`` falls linearly with distance, ``b_k(D) = A_s − h_k − (r_k + ratio·loss_k·price(v))·D`` with
-``A_s = ratio·price(v) + disposal(s) − pretreatment``, so no pair farther than the break-even radius::
+Every figure comes from :mod:`matching.economics` (:func:`~matching.economics.price_pairs`, rule choice with
+:func:`~matching.economics.best_rules`); this module only decides which pairs to price.
 
-    R_s = max_k min(maxD_k, (A_s − h_k) / (r_k + ratio·loss_k·price(v)))
+Demands of a material are grouped by the rules that may serve them: a rule serves a demand when it serves
+the receiving site's industries (``receivers``) and the demand's use (when stated). Within a group, each
+supply takes its best applicable rule (quality gates on the attributes after pretreatment; a gate whose
+attribute is not reported lets the supply through, marked "quality unverified", unless the gate is required).
 
-can pay. Every demand within ``R_s / circuity(s)`` great-circle km is fetched from a k-d tree on unit
-vectors (no "k nearest"), then each pair's exact distance, mode and benefit is computed with numpy and
-only pairs with ``b > 0`` within every stated maximum distance (demand, material, mode) are kept. Pairs
-between sites with an explicit distance are evaluated at that distance instead.
+Pruning is exact. With the rule's distance-free head ``A_s = ratio·price(v) + disposal(s) − pretreatment``,
+the benefit by mode ``k`` falls at least ``rate_k + ratio·loss_k·price(v) + capex_k / q_s`` per routed km,
+so no pair beyond the break-even distance of :func:`~matching.economics.breakeven_gc_km` (turned into
+great-circle km by the route factor or the origin's circuity) can pay. Every demand within it is fetched from
+a k-d tree on unit vectors, then each pair's exact distance, mode and benefit are computed with numpy and only
+pairs with ``b > 0`` within every limit (demand's maximum distance, material's economic radius, mode's
+maximum) are kept. Pairs between sites with a stated distance are evaluated at that distance instead.
 
-Rule choice: when several rules let material ``m`` serve ``v`` (different uses), each supply takes the
-applicable rule (gates not failed, not restricted) with the largest distance-free benefit
-``ratio·price(v) − pretreatment``. A gate whose attribute the supply does not report does not exclude it;
-the link is marked "quality unverified" instead (the knowledge base's policy).
+Hazardous materials go only to sites whose permits cover the HW code. In screening (sites whose permits
+nobody stated), a site of an industry that usually holds the permit is kept, marked "permit to verify".
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from matching.economics import Economics, Rule, best_mode, permit_covers
+from matching.economics import (
+    Economics,
+    MaterialInfo,
+    Mode,
+    Rule,
+    best_rules,
+    breakeven_gc_km,
+    permit_status,
+    price_pairs,
+    rule_applies,
+)
 from matching.geo import SpatialIndex, haversine_km
-from matching.scenario import Scenario
+from matching.scenario import Scenario, Site
+
+if TYPE_CHECKING:
+    from matching.knowledge import KnowledgeBase
 
 __all__ = ["CandidateSet", "build_candidates"]
 
@@ -42,8 +60,10 @@ class CandidateSet:
     """Parallel arrays, one entry per candidate pair; indices refer to ``scenario.supplies/demands``.
 
     ``mode`` indexes ``econ.modes`` (−2 = same site, no transport). ``ratio`` is the delivered ratio:
-    units of the demand's material consumed per unit of supply moved. ``share_group`` indexes
-    ``group_cap`` / ``group_demand`` (−1 = no max-share limit).
+    units of the demand's material consumed per unit of supply moved. ``unit_benefit`` is net of
+    ``pipeline``, the annualised pipeline capex (``fixed`` a year) spread over ``capacity``, the most the
+    link could carry. ``margin`` is the share of the link's gross benefit left after distance costs (1 on the
+    same site). ``share_group`` indexes ``group_cap`` / ``group_demand`` (−1 = no max-share limit).
     """
 
     supply: IntArray
@@ -64,6 +84,11 @@ class CandidateSet:
     demand_qty: FloatArray
     seconds: float = 0.0
     info: dict[str, int] = field(default_factory=dict)
+    pipeline: FloatArray = field(default_factory=lambda: np.zeros(0))
+    fixed: FloatArray = field(default_factory=lambda: np.zeros(0))
+    capacity: FloatArray = field(default_factory=lambda: np.zeros(0))
+    margin: FloatArray = field(default_factory=lambda: np.zeros(0))
+    permit_to_verify: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     def __len__(self) -> int:
         return len(self.supply)
@@ -74,18 +99,12 @@ class CandidateSet:
                             self.ratio[mask], self.unit_benefit[mask], self.unit_co2[mask], self.rule[mask],
                             self.quality_unknown[mask], self.share_group[mask], self.group_cap,
                             self.group_demand, self.group_rule, self.rules, self.supply_qty, self.demand_qty,
-                            self.seconds, dict(self.info))
+                            self.seconds, dict(self.info), self.pipeline[mask], self.fixed[mask],
+                            self.capacity[mask], self.margin[mask], self.permit_to_verify[mask])
 
 
-def _empty_i() -> IntArray:
-    return np.empty(0, dtype=np.int64)
-
-
-def _empty_f() -> FloatArray:
-    return np.empty(0, dtype=np.float64)
-
-
-def build_candidates(scenario: Scenario, econ: Economics) -> CandidateSet:
+def build_candidates(scenario: Scenario, econ: Economics, *,
+                     pairs: Collection[tuple[str, str]] | None = None) -> CandidateSet:
     """Every (supply, demand) pair that can carry positive benefit within the stated limits.
 
     Parameters
@@ -93,31 +112,16 @@ def build_candidates(scenario: Scenario, econ: Economics) -> CandidateSet:
     scenario : Scenario
     econ : Economics
         From :func:`matching.economics.resolve_economics`.
+    pairs : collection of (supply material, demand material), optional
+        Build only these material pairs (default: all).
 
     Returns
     -------
     CandidateSet
     """
     t0 = time.perf_counter()
-    sites = scenario.sites
-    site_index = {s.id: i for i, s in enumerate(sites)}
-    site_lat = np.array([s.lat for s in sites], dtype=np.float64)
-    site_lon = np.array([s.lon for s in sites], dtype=np.float64)
-    site_circ = np.array([econ.circuity(s.province) for s in sites], dtype=np.float64)
-    sup = scenario.supplies
-    dem = scenario.demands
-    s_site = np.fromiter((site_index[s.site] for s in sup), dtype=np.int64, count=len(sup))
-    d_site = np.fromiter((site_index[d.site] for d in dem), dtype=np.int64, count=len(dem))
-    # rail and water: per mode, which sites have the siding or wharf (both ends of a pair must)
-    site_access = {m.id: np.array([m.id in st.access for st in sites], dtype=bool)
-                   for m in econ.modes if m.needs_access}
-    s_qty = np.fromiter((s.quantity for s in sup), dtype=np.float64, count=len(sup))
-    d_qty = np.fromiter((d.quantity for d in dem), dtype=np.float64, count=len(dem))
-    s_disp = np.fromiter((econ.disposal_cost(s.material) if s.disposal_cost is None else s.disposal_cost
-                          for s in sup), dtype=np.float64, count=len(sup))
-    d_maxd = np.fromiter((np.inf if d.max_distance_km is None else d.max_distance_km for d in dem),
-                         dtype=np.float64, count=len(dem))
-
+    inst = _Instance.of(scenario, econ)
+    sup, dem, sites = scenario.supplies, scenario.demands, scenario.sites
     by_mat_s: dict[str, list[int]] = defaultdict(list)
     for i, s in enumerate(sup):
         by_mat_s[s.material].append(i)
@@ -125,157 +129,49 @@ def build_candidates(scenario: Scenario, econ: Economics) -> CandidateSet:
     for j, d in enumerate(dem):
         by_mat_d[d.material].append(j)
 
-    explicit: dict[tuple[int, int], float] = {}
-    for stated in scenario.distances:
-        a, b = site_index[stated.origin], site_index[stated.destination]
-        explicit[(a, b)] = stated.km
-        explicit.setdefault((b, a), stated.km)
-    explicit_keys = np.array([a * len(sites) + b for (a, b) in explicit], dtype=np.int64)
-
     rule_ids: dict[int, int] = {}
     rules: list[Rule] = []
     parts: dict[str, list[npt.NDArray[np.generic]]] = defaultdict(list)
     n_queried = 0
 
+    def rule_index(rule: Rule) -> int:
+        rid = rule_ids.setdefault(id(rule), len(rules))
+        if rid == len(rules):
+            rules.append(rule)
+        return rid
+
     for v, d_list in by_mat_d.items():
-        d_all = np.asarray(d_list, dtype=np.int64)
         price = econ.price(v)
-        index = SpatialIndex(site_lat[d_site[d_all]], site_lon[d_site[d_all]])
         for m in econ.sources_of(v):
             s_list = by_mat_s.get(m)
-            if not s_list:
+            if not s_list or (pairs is not None and (m, v) not in pairs):
                 continue
             pair_rules = econ.rules_for(m, v)
             modes = econ.modes_for(m)
-            if not pair_rules:
+            if not pair_rules or not modes:
                 continue
+            # demands grouped by the rules that serve them (receiver's industries, demand's use)
+            classes: dict[tuple[int, ...], list[int]] = defaultdict(list)
+            for j in d_list:
+                industries = sites[inst.d_site[j]].industries
+                serving = tuple(k for k, r in enumerate(pair_rules)
+                                if rule_applies(r, industries=industries, use=dem[j].use))
+                if serving:
+                    classes[serving].append(j)
             s_all = np.asarray(s_list, dtype=np.int64)
-            # best applicable rule per supply
-            best_val = np.full(len(s_all), -np.inf)
-            best_rule = np.full(len(s_all), -1, dtype=np.int64)
-            unknown = np.zeros(len(s_all), dtype=bool)
-            for rule in pair_rules:
-                rid = rule_ids.setdefault(id(rule), len(rules))
-                if rid == len(rules):
-                    rules.append(rule)
-                val = rule.ratio * price - rule.pretreatment_cost
-                if rule.gates:
-                    verdict = [rule.check(sup[i].attributes) for i in s_all.tolist()]
-                    ok = np.array([x != "fail" for x in verdict], dtype=bool)
-                    unk = np.array([x == "unknown" for x in verdict], dtype=bool)
-                else:
-                    ok = np.ones(len(s_all), dtype=bool)
-                    unk = np.zeros(len(s_all), dtype=bool)
-                better = ok & (val > best_val)
-                best_val = np.where(better, val, best_val)
-                best_rule = np.where(better, rid, best_rule)
-                unknown = np.where(better, unk, unknown)
-            keep = best_rule >= 0
-            s_m, best_val, best_rule, unknown = s_all[keep], best_val[keep], best_rule[keep], unknown[keep]
-            if len(s_m) == 0:
-                continue
-            ratio_s = np.array([rules[r].ratio for r in best_rule.tolist()], dtype=np.float64)
-            a_s = best_val + s_disp[s_m]
-            # break-even radius per supply (road km), over the modes able to carry m
-            radius = np.full(len(s_m), -1.0)
-            for mode, factor in modes:
-                h = mode.handling_per_unit * factor
-                slope = mode.cost_per_unit_km * factor + ratio_s * mode.loss_per_km * price
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    r_k = np.where(slope > 0, (a_s - h) / np.where(slope > 0, slope, 1.0),
-                                   np.where(a_s - h > 0, np.inf, -1.0))
-                r_k = np.where(a_s - h > 0, r_k, -1.0)
-                if mode.max_distance_km is not None:
-                    r_k = np.minimum(r_k, mode.max_distance_km)
-                if mode.loss_per_km:
-                    r_k = np.minimum(r_k, 1.0 / mode.loss_per_km)
-                radius = np.maximum(radius, r_k)
-            cap_m = econ.max_distance_km.get(m)
-            if cap_m is not None:
-                radius = np.minimum(radius, cap_m)
-            radius = np.where(a_s > 0, np.maximum(radius, 0.0), radius)  # same-site links need no transport
-            # demands allowed for hazardous material m
             info_m = econ.material(m)
-            if info_m.hazardous:
-                d_ok = np.fromiter((permit_covers(sites[d_site[j]].permits, info_m.hw_code)
-                                    for j in d_all.tolist()), dtype=bool, count=len(d_all))
-            else:
-                d_ok = None
-            gc_radius = np.where(radius >= 0, radius / site_circ[s_site[s_m]], -1.0)
-            gc_radius = np.minimum(gc_radius, 20040.0)
-            qi, di = index.pairs_within(site_lat[s_site[s_m]], site_lon[s_site[s_m]], gc_radius)
-            n_queried += len(qi)
-            si = s_m[qi]
-            dj = d_all[di]
-            ss, ds = s_site[si], d_site[dj]
-            if len(explicit):
-                key = ss * len(sites) + ds
-                not_explicit = ~np.isin(key, explicit_keys)
-                qi, si, dj, ss, ds = qi[not_explicit], si[not_explicit], dj[not_explicit], \
-                    ss[not_explicit], ds[not_explicit]
-                if d_ok is not None:
-                    di = di[not_explicit]
-            if d_ok is not None:
-                ok = d_ok[di]
-                qi, si, dj, ss, ds = qi[ok], si[ok], dj[ok], ss[ok], ds[ok]
-            dist = haversine_km(site_lat[ss], site_lon[ss], site_lat[ds], site_lon[ds]) * site_circ[ss]
-            same = ss == ds
-            dist = np.where(same, 0.0, dist)
-            if len(explicit):
-                # pairs between sites with an explicit distance, at that distance
-                s_by_site: dict[int, list[int]] = defaultdict(list)
-                for q, i in enumerate(s_m.tolist()):
-                    s_by_site[int(s_site[i])].append(q)
-                d_by_site: dict[int, list[int]] = defaultdict(list)
-                for p, j in enumerate(d_all.tolist()):
-                    if d_ok is None or d_ok[p]:
-                        d_by_site[int(d_site[j])].append(j)
-                eq, ej, ed = [], [], []
-                for (a, b), km in explicit.items():
-                    if a in s_by_site and b in d_by_site:
-                        for q in s_by_site[a]:
-                            for j in d_by_site[b]:
-                                eq.append(q)
-                                ej.append(j)
-                                ed.append(0.0 if a == b else km)
-                if eq:
-                    eq_a = np.asarray(eq, dtype=np.int64)
-                    qi = np.concatenate([qi, eq_a])
-                    si = np.concatenate([si, s_m[eq_a]])
-                    dj = np.concatenate([dj, np.asarray(ej, dtype=np.int64)])
-                    dist = np.concatenate([dist, np.asarray(ed, dtype=np.float64)])
-                    same = np.concatenate([same, s_site[s_m[eq_a]] == d_site[np.asarray(ej, dtype=np.int64)]])
-            if len(qi) == 0:
-                continue
-            ratio = ratio_s[qi]
-            pair_s, pair_d = s_site[si], d_site[dj]
-
-            def both_ends(mode_id: str, pair_s: IntArray = pair_s, pair_d: IntArray = pair_d) -> BoolArray:
-                has = site_access.get(mode_id)
-                return has[pair_s] & has[pair_d] if has is not None else np.zeros(len(pair_s), dtype=bool)
-
-            mode_idx, cost, deliv, co2_kg, _rate = best_mode(modes, dist, ratio=ratio, price=price,
-                                                             same_site=same, access=both_ends)
-            rule_q = best_rule[qi]
-            pre = np.array([rules[r].pretreatment_cost for r in range(len(rules))])[rule_q]
-            benefit = deliv * price + s_disp[si] - pre - cost
-            ok = (mode_idx != -1) & (benefit > 0) & (dist <= d_maxd[dj])
-            if cap_m is not None:
-                ok &= dist <= cap_m
-            if not ok.any():
-                continue
-            ef_rule = np.array([r.co2_factor if r.co2_factor is not None else econ.co2_factor(r.replaces)
-                                for r in rules])[rule_q]
-            global_mode = np.array([econ.modes.index(mk) for mk, _ in modes] + [-2, -1], dtype=np.int64)
-            parts["supply"].append(si[ok])
-            parts["demand"].append(dj[ok])
-            parts["distance"].append(dist[ok])
-            parts["mode"].append(global_mode[mode_idx[ok]])
-            parts["ratio"].append(deliv[ok])
-            parts["benefit"].append(benefit[ok])
-            parts["co2"].append(deliv[ok] * ef_rule[ok] - co2_kg[ok] / 1000.0)
-            parts["rule"].append(rule_q[ok])
-            parts["unknown"].append(unknown[qi][ok])
+            for served_by, dj_list in classes.items():
+                served = [pair_rules[k] for k in served_by]
+                local, unknown_all = best_rules(served, [sup[i].attributes for i in s_list], price)
+                keep = local >= 0
+                if not keep.any():
+                    continue
+                s_m = s_all[keep]
+                rule_g = np.array([rule_index(served[k]) for k in local[keep].tolist()], dtype=np.int64)
+                unknown = unknown_all[keep]
+                d_all = np.asarray(dj_list, dtype=np.int64)
+                n_queried += _price_class(parts, inst, sup_idx=s_m, dem_idx=d_all, rule_g=rule_g,
+                                          unknown=unknown, rules=rules, price=price, modes=modes, info_m=info_m)
 
     def cat(name: str, empty: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
         return np.concatenate(parts[name]) if parts[name] else empty
@@ -292,7 +188,7 @@ def build_candidates(scenario: Scenario, econ: Economics) -> CandidateSet:
         group[limited] = inv
         group_demand = (uniq // max(len(rules), 1)).astype(np.int64)
         group_rule = (uniq % max(len(rules), 1)).astype(np.int64)
-        group_cap = share[group_rule] * d_qty[group_demand]
+        group_cap = share[group_rule] * inst.d_qty[group_demand]
     else:
         group_demand = _empty_i()
         group_rule = _empty_i()
@@ -306,5 +202,149 @@ def build_candidates(scenario: Scenario, econ: Economics) -> CandidateSet:
         unit_co2=cat("co2", _empty_f()).astype(np.float64),
         rule=rule_arr, quality_unknown=cat("unknown", np.zeros(0, dtype=bool)).astype(bool),
         share_group=group, group_cap=group_cap, group_demand=group_demand, group_rule=group_rule,
-        rules=tuple(rules), supply_qty=s_qty, demand_qty=d_qty,
-        seconds=time.perf_counter() - t0, info={"queried_pairs": n_queried})
+        rules=tuple(rules), supply_qty=inst.s_qty, demand_qty=inst.d_qty,
+        seconds=time.perf_counter() - t0, info={"queried_pairs": n_queried},
+        pipeline=cat("pipeline", _empty_f()).astype(np.float64),
+        fixed=cat("fixed", _empty_f()).astype(np.float64),
+        capacity=cat("capacity", _empty_f()).astype(np.float64),
+        margin=cat("margin", _empty_f()).astype(np.float64),
+        permit_to_verify=cat("permit", np.zeros(0, dtype=bool)).astype(bool))
+
+
+@dataclass(frozen=True, eq=False)
+class _Instance:
+    """Per-site and per-stream arrays of a scenario, shared by every material pair's pricing."""
+
+    econ: Economics
+    sites: tuple[Site, ...]
+    kb: KnowledgeBase | None
+    s_site: IntArray
+    d_site: IntArray
+    site_lat: FloatArray
+    site_lon: FloatArray
+    site_circ: FloatArray
+    site_access: dict[str, BoolArray]
+    s_qty: FloatArray
+    d_qty: FloatArray
+    s_disp: FloatArray
+    d_maxd: FloatArray
+    explicit: dict[tuple[int, int], float]
+    explicit_keys: IntArray
+
+    @classmethod
+    def of(cls, scenario: Scenario, econ: Economics) -> _Instance:
+        sites, sup, dem = scenario.sites, scenario.supplies, scenario.demands
+        site_index = {s.id: i for i, s in enumerate(sites)}
+        explicit: dict[tuple[int, int], float] = {}
+        for stated in scenario.distances:
+            a, b = site_index[stated.origin], site_index[stated.destination]
+            explicit[(a, b)] = stated.km
+            explicit.setdefault((b, a), stated.km)
+        return cls(
+            econ, sites, scenario.knowledge_base,
+            np.fromiter((site_index[s.site] for s in sup), dtype=np.int64, count=len(sup)),
+            np.fromiter((site_index[d.site] for d in dem), dtype=np.int64, count=len(dem)),
+            np.array([s.lat for s in sites], dtype=np.float64), np.array([s.lon for s in sites], dtype=np.float64),
+            np.array([econ.circuity(s.province) for s in sites], dtype=np.float64),
+            # rail and water: per mode, which sites have the siding or wharf (both ends of a pair must)
+            {m.id: np.array([m.id in st.access for st in sites], dtype=bool) for m in econ.modes if m.needs_access},
+            np.fromiter((s.quantity for s in sup), dtype=np.float64, count=len(sup)),
+            np.fromiter((d.quantity for d in dem), dtype=np.float64, count=len(dem)),
+            np.fromiter((econ.disposal_cost(s.material) if s.disposal_cost is None else s.disposal_cost
+                         for s in sup), dtype=np.float64, count=len(sup)),
+            np.fromiter((np.inf if d.max_distance_km is None else d.max_distance_km for d in dem),
+                        dtype=np.float64, count=len(dem)),
+            explicit, np.array([a * len(sites) + b for (a, b) in explicit], dtype=np.int64))
+
+
+def _price_class(parts: dict[str, list[npt.NDArray[np.generic]]], inst: _Instance, *, sup_idx: IntArray,
+                 dem_idx: IntArray, rule_g: IntArray, unknown: BoolArray, rules: list[Rule], price: float,
+                 modes: list[tuple[Mode, float]], info_m: MaterialInfo) -> int:
+    """Price the pairs of one group of supplies (with their rules) and one group of demands; append the
+    viable ones to ``parts``. Returns the number of pairs fetched from the spatial index."""
+    econ, sites, s_site, d_site = inst.econ, inst.sites, inst.s_site, inst.d_site
+    lat, lon = inst.site_lat, inst.site_lon
+    ratio_s = np.array([rules[r].ratio for r in rule_g.tolist()], dtype=np.float64)
+    pre_s = np.array([rules[r].pretreatment_cost for r in rule_g.tolist()], dtype=np.float64)
+    ef_s = np.array([econ.rule_co2_factor(rules[r]) for r in rule_g.tolist()], dtype=np.float64)
+    head = ratio_s * price - pre_s + inst.s_disp[sup_idx]
+    radius_m = econ.radius(info_m.id)
+    gc_radius = breakeven_gc_km(modes, head=head, ratio=ratio_s, price=price, supply_qty=inst.s_qty[sup_idx],
+                                circuity=inst.site_circ[s_site[sup_idx]],
+                                limit_km=None if np.isinf(radius_m) else radius_m)
+    gc_radius = np.minimum(gc_radius, 20040.0)
+    # demands allowed for a hazardous material (and those whose permit is only likely: screening)
+    d_ok: BoolArray | None = None
+    d_verify = np.zeros(len(dem_idx), dtype=bool)
+    if info_m.hazardous:
+        status = [permit_status(st.permits, info_m.hw_code, permits_known=st.permits_known,
+                                industries=st.industries, kb=inst.kb) for st in (sites[d_site[j]] for j in dem_idx)]
+        d_verify = np.array([x == "to_verify" for x in status], dtype=bool)
+        d_ok = d_verify | np.array([x == "held" for x in status], dtype=bool)
+    index = SpatialIndex(lat[d_site[dem_idx]], lon[d_site[dem_idx]])
+    qi, di = index.pairs_within(lat[s_site[sup_idx]], lon[s_site[sup_idx]], gc_radius)
+    n_queried = len(qi)
+    stated = np.full(len(qi), np.nan)
+    if len(inst.explicit):  # pairs between sites with a stated distance: at that distance, whatever the radius
+        key = s_site[sup_idx[qi]] * len(sites) + d_site[dem_idx[di]]
+        keep = ~np.isin(key, inst.explicit_keys)
+        qi, di, stated = qi[keep], di[keep], stated[keep]
+        s_by_site: dict[int, list[int]] = defaultdict(list)
+        for q, i in enumerate(sup_idx.tolist()):
+            s_by_site[int(s_site[i])].append(q)
+        d_by_site: dict[int, list[int]] = defaultdict(list)
+        for p, j in enumerate(dem_idx.tolist()):
+            d_by_site[int(d_site[j])].append(p)
+        eq, ed, ekm = [], [], []
+        for (a, b), km in inst.explicit.items():
+            for q in s_by_site.get(a, ()):
+                for p in d_by_site.get(b, ()):
+                    eq.append(q)
+                    ed.append(p)
+                    ekm.append(0.0 if a == b else km)
+        if eq:
+            qi = np.concatenate([qi, np.asarray(eq, dtype=np.int64)])
+            di = np.concatenate([di, np.asarray(ed, dtype=np.int64)])
+            stated = np.concatenate([stated, np.asarray(ekm, dtype=np.float64)])
+    if d_ok is not None:
+        ok = d_ok[di]
+        qi, di, stated = qi[ok], di[ok], stated[ok]
+    if len(qi) == 0:
+        return n_queried
+    si, dj = sup_idx[qi], dem_idx[di]
+    ss, ds = s_site[si], d_site[dj]
+    same = ss == ds
+    gc = np.where(same, 0.0, haversine_km(lat[ss], lon[ss], lat[ds], lon[ds]))
+    rule_q = rule_g[qi]
+    share = np.array([min(1.0, rules[r].max_share) for r in rule_q.tolist()], dtype=np.float64)
+
+    def both_ends(mode_id: str) -> BoolArray:
+        has = inst.site_access.get(mode_id)
+        return has[ss] & has[ds] if has is not None else np.zeros(len(ss), dtype=bool)
+
+    fig = price_pairs(modes, gc_km=gc, circuity=inst.site_circ[ss], ratio=ratio_s[qi], price=price,
+                      disposal=inst.s_disp[si], pretreatment=pre_s[qi], co2_factor=ef_s[qi],
+                      supply_qty=inst.s_qty[si], demand_cap=share * inst.d_qty[dj], stated_km=stated,
+                      same_site=same, max_km=np.minimum(inst.d_maxd[dj], radius_m), access=both_ends)
+    ok = (fig.mode != -1) & (fig.unit_benefit > 0)
+    if not ok.any():
+        return n_queried
+    global_mode = np.array([econ.modes.index(mk) for mk, _ in modes] + [-2, -1], dtype=np.int64)
+    b = fig.unit_benefit[ok]
+    distance_costs = fig.rate[ok] * fig.distance_km[ok] + fig.pipeline[ok]
+    for name, value in (("supply", si), ("demand", dj), ("distance", fig.distance_km),
+                        ("mode", global_mode[fig.mode]), ("ratio", fig.delivered), ("benefit", fig.unit_benefit),
+                        ("co2", fig.unit_co2), ("rule", rule_q), ("unknown", unknown[qi]),
+                        ("pipeline", fig.pipeline), ("fixed", fig.fixed), ("capacity", fig.capacity),
+                        ("permit", d_verify[di])):
+        parts[name].append(value[ok])
+    parts["margin"].append(b / (b + distance_costs))
+    return n_queried
+
+
+def _empty_i() -> IntArray:
+    return np.empty(0, dtype=np.int64)
+
+
+def _empty_f() -> FloatArray:
+    return np.empty(0, dtype=np.float64)

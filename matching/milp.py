@@ -11,13 +11,16 @@ built::
                Σ_(a touching site i) y_a ≤ P  maximum partners per firm (a site is a firm)
                Σ_in f = Σ_out f  per hub and material;  Σ_in f ≤ C_h z_h
 
-``F_a`` = the scenario's fixed cost per link + for pipeline modes the annualised capex per km × distance;
-pipeline losses and maximum lengths act through the delivered ratio and the mode's limit, as in the
-linear mode. A hub receives supply ``s`` of material ``m`` (leg benefit ``disposal(s) − transport(s→h) −
-hub handling``) and sends it to demands for ``m`` (leg benefit ``price(m) − transport(h→d)``), by the
-cheapest mode per leg. Links keep their own figures; each link's ``net_benefit`` is ``b·x − F_a`` so that
-``objective.net_benefit`` stays the sum over the links; hub fixed costs are charged to the hub's inbound legs
-in proportion to their quantity.
+``F_a`` = the scenario's fixed cost per link + for pipeline modes the annualised capex per km × distance.
+``w_a`` is the linear mode's weight with the pipeline's capex put back (``b + capex·D/M_a``): the MILP
+charges the pipe through ``F_a y_a`` instead, so the linear mode (which spreads it over ``M_a``) is exactly
+this model's LP relaxation. Pipeline losses and maximum lengths act through the delivered ratio and the
+mode's limit, as in the linear mode. A hub receives supply ``s`` of material ``m`` (leg benefit
+``disposal(s) − transport(s→h) − hub handling``) and sends it to demands for ``m`` (leg benefit
+``price(m) − transport(h→d)``), by the best mode per leg (:func:`matching.economics.leg_economics`). Links
+keep their own figures; each link's ``net_benefit`` is ``b·x − F_a`` so that ``objective.net_benefit`` stays
+the sum over the links; hub fixed costs are charged to the hub's inbound legs in proportion to their
+quantity.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from functools import cache
 import numpy as np
 
 from matching.candidates import CandidateSet, build_candidates
-from matching.economics import Economics, best_mode, resolve_economics
+from matching.economics import Economics, leg_economics, resolve_economics
 from matching.errors import SolverError, SolverUnavailable
 from matching.geo import haversine_km
 from matching.result import Link, MatchResult
@@ -63,11 +66,7 @@ def available_solvers() -> tuple[str, ...]:
 
 def link_fixed_costs(scenario: Scenario, econ: Economics, cands: CandidateSet) -> np.ndarray:
     """Fixed cost per candidate link and year: contract/set-up cost + annualised pipeline capex."""
-    fixed = np.full(len(cands), scenario.parameters.milp.fixed_cost_per_link, dtype=np.float64)
-    if len(cands):
-        capex = np.array([m.annualised_capex_per_km for m in econ.modes] + [0.0, 0.0])
-        fixed += capex[cands.mode] * cands.distance_km
-    return fixed
+    return np.full(len(cands), scenario.parameters.milp.fixed_cost_per_link, dtype=np.float64) + cands.fixed
 
 
 def solve_milp(scenario: Scenario, *, objective: str | Mapping[str, float] = "benefit",
@@ -113,7 +112,7 @@ def solve_milp(scenario: Scenario, *, objective: str | Mapping[str, float] = "be
     econ = resolve_economics(scenario)
     cands = build_candidates(scenario, econ)
     t_cand = time.perf_counter()
-    w = objective_weights(scenario, econ, cands, objective)
+    w = objective_weights(scenario, econ, cands, objective, model="milp")
     mp = scenario.parameters.milp
     fixed = link_fixed_costs(scenario, econ, cands)
     binary_needed = bool(mp.min_lot > 0 or mp.max_partners is not None or np.any(fixed > 0))
@@ -172,41 +171,38 @@ def solve_milp(scenario: Scenario, *, objective: str | Mapping[str, float] = "be
             for m in sorted({s.material for s in sup} & {d.material for d in dem}):
                 if hub.materials and m not in hub.materials:
                     continue
-                modes = econ.modes_for(m)
-                price = econ.price(m)
                 ins: list[mathopt.Variable] = []
                 outs: list[mathopt.Variable] = []
                 for i, sp in enumerate(sup):
                     if sp.material != m:
                         continue
                     st = sites[sp.site]
-                    km = float(haversine_km(st.lat, st.lon, hub.lat, hub.lon)) * econ.circuity(st.province)
-                    idx, cost, _, _, _ = best_mode(modes, np.array([km]), ratio=1.0, price=0.0)
-                    if idx[0] < 0:
-                        continue
+                    gc = float(haversine_km(st.lat, st.lon, hub.lat, hub.lon))
                     disp = econ.disposal_cost(m) if sp.disposal_cost is None else sp.disposal_cost
-                    b_in = disp - float(cost[0]) - hub.handling_per_unit
+                    leg = leg_economics(econ, material=m, gc_km=gc, circuity=econ.circuity(st.province),
+                                        into_hub=True, disposal_cost=disp, hub_handling=hub.handling_per_unit,
+                                        capacity=sp.quantity)
+                    if leg is None:
+                        continue
                     f = model.add_variable(lb=0.0, ub=sp.quantity, name=f"in_{hub.id}_{sp.id}")
                     s_rows[i].append((1.0, f))
-                    obj_terms.append(b_in * f)
+                    obj_terms.append(leg.unit_benefit * f)
                     ins.append(f)
-                    legs.append(("in", i, hub.id, m, km, f, b_in, modes[int(idx[0])][0].id, 0.0))
+                    legs.append(("in", i, hub.id, m, leg.distance_km, f, leg.unit_benefit, leg.mode, 0.0))
                 for j, dq in enumerate(dem):
                     if dq.material != m:
                         continue
                     dt = sites[dq.site]
-                    km = float(haversine_km(hub.lat, hub.lon, dt.lat, dt.lon)) * econ.circuity(None)
-                    if dq.max_distance_km is not None and km > dq.max_distance_km:
+                    gc = float(haversine_km(hub.lat, hub.lon, dt.lat, dt.lon))
+                    leg = leg_economics(econ, material=m, gc_km=gc, circuity=econ.circuity(None), into_hub=False,
+                                        capacity=dq.quantity)
+                    if leg is None or (dq.max_distance_km is not None and leg.distance_km > dq.max_distance_km):
                         continue
-                    idx, cost, _, _, _ = best_mode(modes, np.array([km]), ratio=1.0, price=price)
-                    if idx[0] < 0:
-                        continue
-                    b_out = price - float(cost[0])
                     f = model.add_variable(lb=0.0, ub=dq.quantity, name=f"out_{hub.id}_{dq.id}")
                     d_rows[j].append((1.0, f))
-                    obj_terms.append(b_out * f)
+                    obj_terms.append(leg.unit_benefit * f)
                     outs.append(f)
-                    legs.append(("out", j, hub.id, m, km, f, b_out, modes[int(idx[0])][0].id, 0.0))
+                    legs.append(("out", j, hub.id, m, leg.distance_km, f, leg.unit_benefit, leg.mode, 0.0))
                 if ins or outs:
                     model.add_linear_constraint(mathopt.fast_sum(ins) - mathopt.fast_sum(outs) == 0.0)
                     inflow.extend(ins)
@@ -295,7 +291,7 @@ def solve_milp(scenario: Scenario, *, objective: str | Mapping[str, float] = "be
     result = assemble_result(
         scenario, econ, cands, flow, status=status, solver=f"mathopt-{name}", components=1,
         seconds={"load": load_seconds, "candidates": t_cand - t0, "solve": t_solve - t_cand, "total": 0.0},
-        gap=gap_value, objective_kind=kind_name, extra_links=tuple(hub_links))
+        gap=gap_value, objective_kind=kind_name, extra_links=tuple(hub_links), model="milp")
     # charge each opened link its fixed cost, so that the objective stays the sum over the links
     fixed_by_pair = {(sup[int(cands.supply[a])].id, dem[int(cands.demand[a])].id): float(fixed[a])
                      for a in np.flatnonzero(opened & (flow > 0)).tolist()}

@@ -15,13 +15,17 @@ BINDING_CODES = ("supply", "demand", "share")
 class Breakdown:
     """The parts of a link's explanation as data, so that it can be told in any language.
 
-    Per unit of the supply moved (yuan): ``value + disposal_avoided − pretreatment − transport`` is the link's
-    ``unit_benefit``. ``value`` is what the delivered material is worth (delivered ratio × price of the
-    material it replaces); ``transport`` is handling plus the cost per km × distance (0 on the same site).
+    Per unit of the supply moved (yuan): ``value + disposal_avoided − pretreatment − transport − pipeline``
+    is the link's ``unit_benefit``. ``value`` is what the delivered material is worth (delivered ratio × price
+    of the material it replaces); ``transport`` is handling plus the cost per km × distance (0 on the same
+    site); ``pipeline`` is a pipeline's annualised capex spread over the most the link could carry (linear
+    mode; the MILP charges the pipe as the link's ``fixed_cost`` instead, and ``pipeline`` is 0).
     ``ratio`` is the substitution rule's ratio (the link's own ``ratio`` is what arrives: after pipeline
     losses). ``binding`` lists the limits that stop the link from growing: ``"supply"`` (the supply is fully
     used), ``"demand"`` (the demand is filled), ``"share"`` (the rule's ``max_share`` of the demand is reached,
-    given in ``max_share``); empty means a better use of the rest exists.
+    given in ``max_share``); empty means a better use of the rest exists. ``rule`` and ``use`` name the
+    substitution rule and what the receiver uses the material for (its need); ``pretreatment_name`` what the
+    pretreatment is; ``gate_fee`` what a treatment receiver usually charges.
     """
 
     value: float
@@ -31,13 +35,23 @@ class Breakdown:
     ratio: float = 1.0
     binding: tuple[str, ...] = ()
     max_share: float | None = None
+    pipeline: float = 0.0
+    rule: str | None = None
+    use: str | None = None
+    pretreatment_name: str | None = None
+    gate_fee: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"value": self.value, "disposal_avoided": self.disposal_avoided,
                                "pretreatment": self.pretreatment, "transport": self.transport,
-                               "ratio": self.ratio, "binding": list(self.binding)}
+                               "pipeline": self.pipeline, "ratio": self.ratio, "binding": list(self.binding),
+                               "rule": self.rule, "use": self.use}
         if self.max_share is not None:
             out["max_share"] = self.max_share
+        if self.pretreatment_name:
+            out["pretreatment_name"] = self.pretreatment_name
+        if self.gate_fee is not None:
+            out["gate_fee"] = self.gate_fee
         return out
 
 
@@ -65,6 +79,8 @@ class Link:
     via_hub: str | None = None
     fixed_cost: float = 0.0
     breakdown: Breakdown | None = None  # None for the legs through a hub (their explanation says it all)
+    confidence: float | None = None  # see matching.confidence
+    reasons: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -83,6 +99,9 @@ class Link:
             out["fixed_cost"] = self.fixed_cost
         if self.breakdown is not None:
             out["breakdown"] = self.breakdown.to_json()
+        if self.confidence is not None:
+            out["confidence"] = self.confidence
+            out["reasons"] = [dict(r) for r in self.reasons]
         return out
 
 
@@ -142,10 +161,12 @@ class MatchResult:
     stats: Stats
     objective_kind: str = "benefit"
     extra: dict[str, Any] = field(default_factory=dict, hash=False)
+    model: str = "linear"  # "milp": pipelines are charged as fixed costs, not spread per unit
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "status": self.status,
+            "model": self.model,
             "objective": self.objective.to_json(),
             "links": [link.to_json() for link in self.links],
             "unmatched": {"supplies": [r.to_json() for r in self.unmatched_supplies],

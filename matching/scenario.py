@@ -6,11 +6,13 @@ problem together, each with its JSON path (``$.supplies[3].quantity``), in one :
 File layout (``?`` = optional)::
 
     {"name": "...",
-     "sites":    [{"id", "name"?, "lat", "lon", "park"?, "province"?, "industry"?, "size"? {"quantity", "unit"},
-                   "permits"? [HW codes], "access"? [transport modes needing a siding or wharf: rail, ...]}],
+     "sites":    [{"id", "name"?, "lat", "lon", "park"?, "province"?, "industry"? (GB/T 4754 code, or a list of
+                   codes), "size"? {"quantity", "unit"}, "permits"? [HW codes],
+                   "access"? [transport modes needing a siding or wharf: rail, ...]}],
      "supplies": [{"id", "site", "material", "quantity" (> 0 per year), "unit"?, "attributes"? {name: number},
-                   "disposal_cost"?}],
-     "demands":  [{"id", "site", "material", "quantity" (> 0 per year), "unit"?, "max_distance_km"?}],
+                   "disposal_cost"?, "quality"? (A–D) | "confidence"? (0–1]}],
+     "demands":  [{"id", "site", "material", "quantity" (> 0 per year), "unit"?, "max_distance_km"?,
+                   "use"? (a use of the knowledge base), "quality"? | "confidence"?}],
      "distances"?: [{"from", "to", "km"}],
      "parameters"?: {"use_knowledge_base": true, "circuity", "transport": {mode: {...}}, "prices", "disposal_costs",
                      "co2_factors", "substitutions": [...], "max_distance_km": {material: km},
@@ -64,11 +66,17 @@ class Site:
     name: str | None = None
     park: str | None = None
     province: str | None = None
-    industry: str | None = None
+    industries: tuple[str, ...] = ()  # GB/T 4754-2017 codes of what the site does (several are allowed)
     size_quantity: float | None = None
     size_unit: str | None = None
     permits: tuple[str, ...] = ()
     access: tuple[str, ...] = ()  # transport modes needing a siding or wharf that the site has (rail, water)
+    permits_known: bool = True  # False: nobody stated the permits (a screened site): the industry's are likely
+
+    @property
+    def industry(self) -> str | None:
+        """The site's first industry code (its main activity)."""
+        return self.industries[0] if self.industries else None
 
 
 @dataclass(frozen=True)
@@ -83,11 +91,16 @@ class Supply:
     attributes: Mapping[str, float] = field(default_factory=dict, hash=False)
     disposal_cost: float | None = None
     estimated: bool = False
+    #: how far the stream can be trusted, in (0, 1]: a listing's data-quality grade, or for an estimated stream
+    #: the profile's confidence (see :mod:`matching.confidence`)
+    confidence: float = 1.0
+    basis: str | None = None  # estimated streams: where the estimate comes from (profile code and level)
 
 
 @dataclass(frozen=True)
 class Demand:
-    """A want: ``quantity`` per year of ``material`` (canonical unit)."""
+    """A want: ``quantity`` per year of ``material`` (canonical unit); ``use`` is what the receiver does
+    with it (a use of the knowledge base: decides which rules, and for heat which grade, serve it)."""
 
     id: str
     site: str
@@ -96,6 +109,9 @@ class Demand:
     unit: str | None = None
     max_distance_km: float | None = None
     estimated: bool = False
+    use: str | None = None
+    confidence: float = 1.0
+    basis: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +133,7 @@ class ModeSpec:
     max_distance_km: float | None = None
     loss_per_km: float | None = None
     annualised_capex_per_km: float | None = None
+    route_factor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +141,7 @@ class GateSpec:
     attribute: str
     op: str
     value: float
+    required: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,6 +153,9 @@ class SubstitutionSpec:
     pretreatment_cost: float = 0.0
     gates: tuple[GateSpec, ...] = ()
     co2_factor: float | None = None
+    id: str | None = None
+    use: str | None = None
+    receivers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -354,8 +375,42 @@ _MODE_ALIASES = {
     "handling_per_t": "handling_per_unit", "handling_per_unit": "handling_per_unit",
     "co2_kg_per_tkm": "co2_kg_per_unit_km", "co2_kg_per_unit_km": "co2_kg_per_unit_km",
     "max_distance_km": "max_distance_km", "loss_per_km": "loss_per_km",
-    "annualised_capex_per_km": "annualised_capex_per_km",
+    "annualised_capex_per_km": "annualised_capex_per_km", "route_factor": "route_factor",
 }
+
+
+def _industry_codes(check: _Checker, raw: Any, path: tuple[str | int, ...]) -> tuple[str, ...]:
+    """GB/T 4754 codes given as one string or a list of strings (2 to 4 digits each)."""
+    if raw is None:
+        return ()
+    items = [raw] if isinstance(raw, str | int) and not isinstance(raw, bool) else check.array(raw, path)
+    out: list[str] = []
+    for k, item in enumerate(items):
+        code = str(item).strip() if isinstance(item, str | int) and not isinstance(item, bool) else ""
+        if not (code.isdigit() and 2 <= len(code) <= 4):
+            where = path if isinstance(raw, str | int) else (*path, k)
+            check.add(where, f"{item!r} is not a GB/T 4754 industry code (2 to 4 digits)")
+        elif code not in out:
+            out.append(code)
+    return tuple(out)
+
+
+_QUALITY = {"A": 1.0, "B": 0.85, "C": 0.7, "D": 0.55}
+
+
+def _stream_confidence(check: _Checker, obj: Mapping[str, Any], path: tuple[str | int, ...]) -> float:
+    """A stream's ``quality`` grade (A–D, as listings are graded) or its ``confidence`` in (0, 1]."""
+    grade = obj.get("quality")
+    if grade is not None:
+        if grade not in _QUALITY:
+            check.add((*path, "quality"), f"must be one of {', '.join(_QUALITY)} (data-quality grade)")
+            return 1.0
+        return _QUALITY[grade]
+    value = check.number(obj, "confidence", path, required=False, minimum=0.0, maximum=1.0)
+    if value is not None and value <= 0:
+        check.add((*path, "confidence"), "must be > 0")
+        return 1.0
+    return 1.0 if value is None else value
 
 
 def _parse_parameters(check: _Checker, raw: Any) -> Parameters:
@@ -394,10 +449,14 @@ def _parse_parameters(check: _Checker, raw: Any) -> Parameters:
                     if x is not None:
                         if key in ("max_distance_km",) and x <= 0:
                             check.add((*mpath, key), "must be > 0")
+                        if key == "route_factor" and x < 1:
+                            check.add((*mpath, key), "must be >= 1 (a route is never shorter than the "
+                                      "great circle)")
                         values[_MODE_ALIASES[key]] = x
                 else:
                     check.add((*mpath, str(key)), "unknown field (expected cost_per_tkm, handling_per_t, "
-                              "co2_kg_per_tkm, forms, max_distance_km, loss_per_km, annualised_capex_per_km)")
+                              "co2_kg_per_tkm, forms, max_distance_km, loss_per_km, annualised_capex_per_km, "
+                              "route_factor)")
             if values.get("loss_per_km", 0.0) >= 1.0:
                 check.add((*mpath, "loss_per_km"), "must be < 1 (a fraction lost per km)")
             transport[str(mode_id)] = ModeSpec(id=str(mode_id), **values)
@@ -416,8 +475,11 @@ def _parse_parameters(check: _Checker, raw: Any) -> Parameters:
         s_obj = check.obj(item, spath)
         if s_obj is None:
             continue
-        _known_keys(check, s_obj, {"material", "replaces", "ratio", "max_share", "pretreatment_cost",
-                                   "gates", "co2_factor"}, spath)
+        _known_keys(check, s_obj, {"id", "material", "replaces", "ratio", "max_share", "pretreatment_cost",
+                                   "gates", "co2_factor", "use", "receivers"}, spath)
+        rule_id = check.text(s_obj, "id", spath, required=False)
+        rule_use = check.text(s_obj, "use", spath, required=False)
+        receivers = _industry_codes(check, s_obj.get("receivers"), (*spath, "receivers"))
         material = check.text(s_obj, "material", spath)
         replaces = check.text(s_obj, "replaces", spath)
         ratio = check.number(s_obj, "ratio", spath, positive=True)
@@ -437,14 +499,18 @@ def _parse_parameters(check: _Checker, raw: Any) -> Parameters:
             if op not in GATE_OPS:
                 check.add((*gpath, "op"), f"must be one of {', '.join(GATE_OPS)}")
             val = check.number(g_obj, "value", gpath)
+            required = g_obj.get("required", False)
+            if not isinstance(required, bool):
+                check.add((*gpath, "required"), "must be true or false")
+                required = False
             if attr is not None and op in GATE_OPS and val is not None:
-                gates.append(GateSpec(attr, str(op), val))
+                gates.append(GateSpec(attr, str(op), val, required))
         if material and replaces and material == replaces:
             check.add((*spath, "replaces"), "a material always serves a demand for itself; a rule needs two "
                       "different materials")
         if material and replaces and ratio is not None:
             substitutions.append(SubstitutionSpec(material, replaces, ratio, 1.0 if share is None else share,
-                                                  pre or 0.0, tuple(gates), co2))
+                                                  pre or 0.0, tuple(gates), co2, rule_id, rule_use, receivers))
 
     materials: dict[str, MaterialSpec] = {}
     m_raw = obj.get("materials")
@@ -568,7 +634,8 @@ def parse_scenario(data: Any, *, knowledge_base: KnowledgeBase | None = None) ->
                     and type(permits_raw) is list):
                 site_ids.add(sid)
                 sites.append(Site(sid, float(lat), float(lon),
-                                  permits=tuple(str(p).strip().upper() for p in permits_raw)))
+                                  permits=tuple(str(p).strip().upper() for p in permits_raw),
+                                  permits_known="permits" in raw))
                 continue
         path: tuple[str | int, ...] = ("sites", i)
         obj = check.obj(raw, path)
@@ -596,12 +663,10 @@ def parse_scenario(data: Any, *, knowledge_base: KnowledgeBase | None = None) ->
                 check.add((*path, "access", k), f"unknown transport mode '{mode_id}'")
             else:
                 access.append(mode_id.strip())
-        industry = obj.get("industry")
-        if industry is not None:
-            industry = str(industry)
+        industries = _industry_codes(check, obj.get("industry"), (*path, "industry"))
         if sid is not None and lat is not None and lon is not None:
-            sites.append(Site(sid, lat, lon, obj.get("name"), obj.get("park"), obj.get("province"), industry,
-                              size_q, size_u, permits, tuple(sorted(set(access)))))
+            sites.append(Site(sid, lat, lon, obj.get("name"), obj.get("park"), obj.get("province"), industries,
+                              size_q, size_u, permits, tuple(sorted(set(access))), "permits" in obj))
 
     for key in ("supplies", "demands"):
         if root.get(key) is None and key not in root:
@@ -671,7 +736,7 @@ def parse_scenario(data: Any, *, knowledge_base: KnowledgeBase | None = None) ->
         if obj is None:
             continue
         _known_keys(check, obj, {"id", "site", "material", "quantity", "unit", "attributes",
-                                 "disposal_cost", "estimated", "name", "note"}, path)
+                                 "disposal_cost", "estimated", "name", "note", "quality", "confidence"}, path)
         sid = check.text(obj, "id", path)
         if sid is not None:
             if sid in ids:
@@ -683,9 +748,10 @@ def parse_scenario(data: Any, *, knowledge_base: KnowledgeBase | None = None) ->
         material, quantity, unit = material_and_quantity(obj, path)
         attributes = check.number_map(obj.get("attributes"), (*path, "attributes"))
         disposal = check.number(obj, "disposal_cost", path, required=False)
+        confidence = _stream_confidence(check, obj, path)
         if sid and site and material and quantity is not None:
             supplies.append(Supply(sid, site, material, quantity, unit, attributes, disposal,
-                                   bool(obj.get("estimated", False))))
+                                   bool(obj.get("estimated", False)), confidence))
 
     demands: list[Demand] = []
     ids = set()
@@ -698,7 +764,7 @@ def parse_scenario(data: Any, *, knowledge_base: KnowledgeBase | None = None) ->
         if obj is None:
             continue
         _known_keys(check, obj, {"id", "site", "material", "quantity", "unit", "max_distance_km",
-                                 "estimated", "name", "note"}, path)
+                                 "estimated", "name", "note", "use", "quality", "confidence"}, path)
         did = check.text(obj, "id", path)
         if did is not None:
             if did in ids:
@@ -709,8 +775,14 @@ def parse_scenario(data: Any, *, knowledge_base: KnowledgeBase | None = None) ->
             check.add((*path, "site"), f"unknown site id '{site}'")
         material, quantity, unit = material_and_quantity(obj, path)
         maxd = check.number(obj, "max_distance_km", path, required=False, positive=True)
+        use = check.text(obj, "use", path, required=False)
+        if use is not None and kb is not None and kb.uses and use not in kb.uses:
+            check.add((*path, "use"), f"unknown use '{use}' (the knowledge base's uses.csv lists them)")
+            use = None
+        confidence = _stream_confidence(check, obj, path)
         if did and site and material and quantity is not None:
-            demands.append(Demand(did, site, material, quantity, unit, maxd, bool(obj.get("estimated", False))))
+            demands.append(Demand(did, site, material, quantity, unit, maxd, bool(obj.get("estimated", False)),
+                                  use, confidence))
 
     distances: list[Distance] = []
     for i, raw in enumerate(check.array(root.get("distances"), ("distances",))):

@@ -312,16 +312,19 @@ def create_deal(*, session: Session, actor: Actor, deal_in: DealCreate) -> Deal:
     if reason is not None:
         raise InvalidInput.at(("body", "demand_listing_id"), f"blocked by the knowledge base: {reason}",
                               "restricted")
+    industries = ledger_svc.receiver_industries(session, demand)
     if proposal is not None:
         if proposal.status != "open":
             raise Conflict(f"proposal {proposal.id} already has a deal")
-        distance, same_site, mode = proposal.distance_km, proposal.mode == "on_site", proposal.mode
+        lf = ledger_svc.link_figures(pr, supply=supply, demand_material=demand.material, industries=industries,
+                                     distance_km=proposal.distance_km, same_site=proposal.mode == "on_site",
+                                     mode=proposal.mode, quantity=quantity)
     else:
-        same_site = supply_site.id == demand_site.id
-        distance = ledger_svc.road_distance_km(pr, supply_site, demand_site, supply_park.province)
-        mode = None
-    lf = ledger_svc.link_figures(pr, supply=supply, demand_material=demand.material, distance_km=distance,
-                                 same_site=same_site, mode=mode)
+        lf = ledger_svc.link_figures(pr, supply=supply, demand_material=demand.material, industries=industries,
+                                     gc_km=ledger_svc.great_circle_km(supply_site, demand_site),
+                                     origin_province=supply_park.province,
+                                     same_site=supply_site.id == demand_site.id, quantity=quantity)
+    distance = lf.economics.distance_km if lf is not None else ledger_svc.great_circle_km(supply_site, demand_site)
     if lf is None:
         raise InvalidInput.at(("body", "demand_listing_id"),
                               f"{supply.material} cannot serve a want for {demand.material} over "
@@ -446,8 +449,9 @@ def _refresh_figures(session: Session, s: Sides) -> None:
     """Store today's per-unit benefit and CO2 on the deal (KPIs sum them; the ledger recomputes live)."""
     pr = ledger_svc.pricing(session)
     lf = ledger_svc.link_figures(pr, supply=s.supply, demand_material=s.deal.replaces,
+                                 industries=ledger_svc.receiver_industries(session, s.demand),
                                  distance_km=s.deal.distance_km, same_site=s.deal.mode == "on_site",
-                                 mode=s.deal.mode)
+                                 mode=s.deal.mode, quantity=ledger_svc.deal_quantity(s.deal))
     if lf is not None:
         s.deal.unit_benefit = lf.economics.unit_benefit
         s.deal.unit_co2_avoided_t = lf.economics.unit_co2_avoided_t

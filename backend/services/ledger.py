@@ -11,6 +11,7 @@ Ledger, for a quantity ``Q`` of the supply material (canonical unit) moved over 
     landfill diverted   = Q                       if the material is a solid/liquid measured in t, else 0
     CO2 avoided (t)     = Q · (delivered · ef(replaced) − co2_mode · D / 1000)
     cost saved (yuan)   = Q · b,   b = delivered · price(replaced) + disposal − pretreatment − transport
+                                       − pipeline capex · D / Q  (pipelines: the pipe is built for the deal)
     env. tax avoided    = Q · env_tax(material)   for diverted tonnes
     raw material        = Q · delivered           units of the replaced material
 
@@ -19,6 +20,7 @@ recorded deliveries.
 """
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,13 +32,14 @@ from sqlmodel import Session
 from backend import policy
 from backend.errors import Conflict, InvalidInput, NotFound
 from backend.kb import get_kb
-from backend.models import Deal, Delivery, Listing, RegionalOverride, Site
+from backend.models import Deal, Delivery, Firm, Listing, RegionalOverride, Site
 from backend.policy import Actor
 from backend.schemas_deals import LedgerFigures, LedgerInput, LedgerPublic, OverrideCreate, OverrideUpdate
 from matching.economics import (
     Economics,
     LinkEconomics,
     Rule,
+    choose_rule,
     counts_as_diverted,  # the matcher's definition of "kept out of landfill"
     link_economics,
     resolve_economics,
@@ -54,7 +57,8 @@ FIXED_SOURCES = {
     "proposed_quantity": "proposed quantity",
     "deliveries": "recorded deliveries",
     "distance_rounded": "rounded to 10 km (the other side's place is not shown to you)",
-    "distance_estimate": "great-circle × circuity of the origin province, or the match run's distance",
+    "distance_estimate": "great-circle × circuity of the origin province (road) or the pipeline's route factor, "
+                         "or the match run's distance",
     "same_site": "same site, no transport",
     "same_material": "a material serves a demand for itself",
     "rule": "rule",
@@ -119,20 +123,6 @@ def is_diverted(kb: KnowledgeBase, material: str) -> bool:
     return m is not None and counts_as_diverted(m.unit, m.form)
 
 
-def choose_rule(econ: Economics, material: str, replaces: str, attributes: Mapping[str, float]) -> Rule | None:
-    """The rule the matcher takes for a pair: gates not failed, largest ``ratio · price − pretreatment``."""
-    best: Rule | None = None
-    best_value = -math.inf
-    price = econ.price(replaces)
-    for rule in econ.rules_for(material, replaces):
-        if rule.check(attributes) == "fail":
-            continue
-        value = rule.ratio * price - rule.pretreatment_cost
-        if value > best_value:
-            best, best_value = rule, value
-    return best
-
-
 def restriction_reason(kb: KnowledgeBase, material: str, replaces: str) -> str | None:
     """Why the knowledge base forbids ``material`` for ``replaces`` (every use restricted), else None."""
     if material == replaces:
@@ -148,12 +138,15 @@ def restriction_reason(kb: KnowledgeBase, material: str, replaces: str) -> str |
     return None
 
 
-def road_distance_km(pr: Pricing, a: Site, b: Site, origin_province: str | None) -> float:
-    """Great-circle km × the origin province's circuity (0 on the same site), as the matcher estimates."""
-    if a.id == b.id:
-        return 0.0
-    km = float(haversine_km(a.lat, a.lon, b.lat, b.lon))
-    return km * pr.econ.circuity(origin_province)
+def great_circle_km(a: Site, b: Site) -> float:
+    """Great-circle km between two sites (0 on the same site); the economics route it by mode."""
+    return 0.0 if a.id == b.id else float(haversine_km(a.lat, a.lon, b.lat, b.lon))
+
+
+def receiver_industries(session: Session, demand: Listing) -> tuple[str, ...]:
+    """The GB/T 4754 codes of the receiving firm: which substitution rules may serve its want."""
+    firm = session.get(Firm, demand.firm_id)
+    return (firm.industry_code,) if firm is not None and firm.industry_code else ()
 
 
 @dataclass(frozen=True)
@@ -164,20 +157,29 @@ class LinkFigures:
     disposal_from_listing: bool
 
 
-def link_figures(pr: Pricing, *, supply: Listing, demand_material: str, distance_km: float, same_site: bool,
-                 mode: str | None = None) -> LinkFigures | None:
-    """Per-unit figures of a link from ``supply`` to a want for ``demand_material`` (None: not viable)."""
-    rule = choose_rule(pr.econ, supply.material, demand_material, supply.attributes or {})
+def link_figures(pr: Pricing, *, supply: Listing, demand_material: str, industries: tuple[str, ...] = (),
+                 same_site: bool, distance_km: float | None = None, gc_km: float | None = None,
+                 origin_province: str | None = None, mode: str | None = None,
+                 quantity: float | None = None) -> LinkFigures | None:
+    """Per-unit figures of a link from ``supply`` to a want for ``demand_material`` (None: not viable).
+
+    ``distance_km`` is a distance already routed for ``mode`` (a proposal's or a deal's); otherwise the
+    economics route ``gc_km`` by mode from the origin's province. ``quantity`` (canonical units a year) is
+    what a pipeline's capex is spread over; ``industries`` are the receiver's, which decide the rule.
+    """
+    rule, _unverified = choose_rule(pr.econ, supply.material, demand_material, supply.attributes or {},
+                                    industries=industries)
     if rule is None:
         return None
     own = disposal_per_canonical_unit(supply)
     disposal = pr.econ.disposal_cost(supply.material) if own is None else own
-    le = link_economics(pr.econ, material=supply.material, replaces=demand_material, distance_km=distance_km,
-                        same_site=same_site, disposal_cost=disposal, rule=rule,
-                        mode=None if mode in (None, "on_site") else mode)
+    figures = functools.partial(
+        link_economics, pr.econ, material=supply.material, replaces=demand_material, distance_km=distance_km,
+        gc_km=gc_km, circuity=pr.econ.circuity(origin_province), same_site=same_site, disposal_cost=disposal,
+        rule=rule, supply_qty=quantity if quantity is not None else math.inf, max_km=math.inf)
+    le = figures(mode=None if mode in (None, "on_site") else mode)
     if le is None and mode is not None:  # the stored mode may no longer exist: take the best one now
-        le = link_economics(pr.econ, material=supply.material, replaces=demand_material,
-                            distance_km=distance_km, same_site=same_site, disposal_cost=disposal, rule=rule)
+        le = figures()
     if le is None:
         return None
     return LinkFigures(le, rule, disposal, own is not None)
@@ -188,7 +190,7 @@ FORMULAS = {
     "landfill_diverted_t": "Q if the material is a solid or liquid measured in t, else 0",
     "co2_avoided_t": "Q × (delivered_ratio × co2_factor(replaced) − transport_co2_kg_per_unit_km × D / 1000)",
     "cost_saved_yuan": "Q × (delivered_ratio × price(replaced) + disposal_cost − pretreatment − handling − "
-                       "rate × D)",
+                       "rate × D − pipeline capex × D / Q)",
     "env_tax_avoided_yuan": "Q × env_tax(material) for diverted tonnes",
     "raw_material_substituted": "Q × delivered_ratio (units of the replaced material)",
 }
@@ -200,6 +202,11 @@ def _source(kb: KnowledgeBase, kind: str, key: str) -> str:
     except KeyError:
         return "not in the knowledge base"
     return f"{source} ({confidence})"
+
+
+def deal_quantity(deal: Deal) -> float:
+    """What a deal moves a year: the agreed quantity, the proposed one before agreement."""
+    return deal.agreed_quantity if deal.agreed_quantity is not None else deal.quantity
 
 
 def figures(kb: KnowledgeBase, le: LinkEconomics, *, material: str, replaces: str, quantity: float) -> LedgerFigures:
@@ -233,12 +240,14 @@ def ledger(session: Session, deal: Deal, *, approximate: bool = False) -> Ledger
     if approximate:
         distance = round(distance / ROUNDED_KM) * ROUNDED_KM
     same_site = deal.mode == "on_site"
+    demand = session.get(Listing, deal.demand_listing_id)
     lf = link_figures(pr, supply=supply, demand_material=deal.replaces, distance_km=distance,
-                      same_site=same_site, mode=deal.mode)
+                      same_site=same_site, mode=deal.mode, quantity=deal_quantity(deal),
+                      industries=receiver_industries(session, demand) if demand is not None else ())
     if lf is None:
         raise Conflict("no transport mode or substitution rule allows this link with today's knowledge base")
     le = lf.economics
-    planned_q = deal.agreed_quantity if deal.agreed_quantity is not None else deal.quantity
+    planned_q = deal_quantity(deal)
     delivered = session.scalar(select(func.coalesce(func.sum(Delivery.quantity), 0.0))
                                .where(Delivery.deal_id == deal.id)) or 0.0
     planned = figures(kb, le, material=deal.material, replaces=deal.replaces, quantity=planned_q)

@@ -28,6 +28,8 @@ from matching.knowledge.models import (
     CONFIDENCES,
     FORMS,
     GATE_OPS,
+    GRADE_ORDER,
+    HEAT_PUMP_WORDS,
     HW_CODES,
     SW_CODE,
     TEMPERATURE_GRADES,
@@ -35,6 +37,7 @@ from matching.knowledge.models import (
     Confidence,
     DisposalCategory,
     Factor,
+    Industry,
     IndustryProfile,
     Intensity,
     KBIssue,
@@ -46,6 +49,7 @@ from matching.knowledge.models import (
     SubstitutionRule,
     Target,
     TransportMode,
+    Use,
     normalise_province,
 )
 
@@ -103,6 +107,10 @@ TABLES: tuple[Table, ...] = (
            "landfill_source", "landfill_confidence")),
     Table("targets", "targets.csv", ("id",),
           ("id", "name_zh", "name_en", "year", "rate", "families", "materials", "source", "confidence")),
+    Table("industries", "industries.csv", ("code",), ("code", "name_zh", "name_en")),
+    Table("uses", "uses.csv", ("use",), ("use", "name_zh", "name_en", "temperature_grade", "source", "confidence")),
+    Table("economic_radii", "economic_radii.csv", ("material",), ("material", "max_km", "source", "confidence"),
+          "max_km"),
 )
 TABLE_BY_NAME = {t.name: t for t in TABLES}
 PROFILES_FILE = "profiles.yaml"
@@ -429,7 +437,10 @@ class Row:
 
 
 def parse_gates(text: str) -> tuple[tuple[QualityGate, ...], list[str]]:
-    """Parse ``'loss_on_ignition<=8; so3<=3.5'`` into gates, returning any problems as messages."""
+    """Parse ``'loss_on_ignition<=8; so3<=3.5'`` into gates, returning any problems as messages.
+
+    A gate ending in ``!`` (``al2o3>=40!``) is required: an unreported attribute fails it.
+    """
     gates: list[QualityGate] = []
     problems: list[str] = []
     for part in (p.strip() for p in text.split(";")):
@@ -440,11 +451,13 @@ def parse_gates(text: str) -> tuple[tuple[QualityGate, ...], list[str]]:
             problems.append(f"gate '{part}' has no operator ({', '.join(GATE_OPS)})")
             continue
         attribute, _, value = (s.strip() for s in part.partition(op))
+        required = value.endswith("!")
+        value = value.removesuffix("!").strip()
         if not ID.match(attribute):
             problems.append(f"gate '{part}': attribute '{attribute}' is not a snake_case name")
             continue
         try:
-            gates.append(QualityGate(attribute, cast(Any, op), float(value)))
+            gates.append(QualityGate(attribute, cast(Any, op), float(value), required))
         except ValueError:
             problems.append(f"gate '{part}': '{value}' is not a number")
     return tuple(gates), problems
@@ -463,6 +476,8 @@ class Builder:
         self.categories: dict[str, DisposalCategory] = {}
         self.factors: dict[str, dict[str, Factor]] = {}
         self.attributes: dict[str, Attribute] = {}
+        self.industries: dict[str, Industry] = {}
+        self.uses: dict[str, Use] = {}
 
     def rows(self, table: str) -> list[Row]:
         return [Row(r, self.issues) for r in self.raw.tables.get(table, [])]
@@ -599,6 +614,20 @@ class Builder:
                 row.error(f"heat rule needs a temperature_grade ({', '.join(sorted(TEMPERATURE_GRADES))})")
             if mat and not mat.is_heat and grade:
                 row.error(f"temperature_grade given but '{mat.id}' is not heat")
+            found_use = self.uses.get(use)
+            if use and self.uses and found_use is None:
+                row.error(f"use '{use}' is not defined in uses.csv")
+            needed = found_use.temperature_grade if found_use is not None else None
+            if mat and mat.is_heat and grade in GRADE_ORDER and needed in GRADE_ORDER \
+                    and GRADE_ORDER[grade] < GRADE_ORDER[needed] \
+                    and not any(w in (pretreatment or "").lower() for w in HEAT_PUMP_WORDS):
+                row.error(f"{grade}-grade heat cannot serve '{use}', which needs {needed} grade, without a heat "
+                          "pump (name it in pretreatment, with its cost)")
+            receivers = _split(row.raw.data.get("receivers"))
+            for prefix in receivers:
+                self.industry_ref(row, "receivers", prefix)
+            effects = self._effects(row)
+            gate_fee = row.number("gate_fee", required=False, minimum=0)
             co2 = row.number("co2_factor", required=False)
             source, conf = row.provenance()
             restricted = next((r for r in restrictions if r.material == mat_id and r.replaces == rep_id
@@ -612,8 +641,78 @@ class Builder:
                 out.append(SubstitutionRule(
                     rid, mat_id, rep_id, use, cast(float, ratio), cast(float, share), gates, pretreatment,
                     cost, cast(Any, grade), row.optional("restrictions"), source, conf, co2,
-                    row.optional("note")))
+                    row.optional("note"), receivers, effects, gate_fee))
         return tuple(out)
+
+    def _effects(self, row: Row) -> tuple[tuple[str, float], ...]:
+        """``'soluble_p2o5*0.25; soluble_f*0.3'``: what a pretreatment leaves of each attribute."""
+        out: list[tuple[str, float]] = []
+        text = row.raw.data.get("pretreatment_effects", "")
+        for part in _split(text):
+            name, star, factor = (p.strip() for p in part.partition("*"))
+            if not star or not ID.match(name):
+                row.error(f"pretreatment effect '{part}' must read attribute*factor")
+                continue
+            if self.attributes and name not in self.attributes:
+                row.error(f"pretreatment effect on '{name}', which is not defined in attributes.csv")
+            try:
+                value = float(factor)
+            except ValueError:
+                row.error(f"pretreatment effect '{part}': '{factor}' is not a number")
+                continue
+            if not 0 <= value <= 10:
+                row.error(f"pretreatment effect '{part}': the factor must be between 0 and 10")
+                continue
+            out.append((name, value))
+        if out and not row.optional("pretreatment"):
+            row.error("pretreatment_effects given without a pretreatment")
+        return tuple(out)
+
+    def industry_ref(self, row: Row, col: str, code: str) -> None:
+        if not INDUSTRY_CODE.match(code):
+            row.error(f"{col} '{code}' must be a GB/T 4754 code of 2 to 4 digits")
+        elif self.industries and code not in self.industries:
+            row.error(f"{col} '{code}' is not a GB/T 4754-2017 code in industries.csv")
+
+    # -- industries, uses and radii ------------------------------------------------------------------------
+    def build_industries(self) -> None:
+        seen: dict[Any, RawRow] = {}
+        for row in self.rows("industries"):
+            code = row.text("code")
+            if code and not INDUSTRY_CODE.match(code):
+                row.error(f"code '{code}' must be a GB/T 4754 code of 2 to 4 digits")
+            name_zh, name_en = row.text("name_zh"), row.text("name_en")
+            if self.unique(row, seen, code, "industry code") and row.ok:
+                self.industries[code] = Industry(code, name_zh, name_en, row.optional("note"))
+        for code in self.industries:
+            for parent in (code[:2], code[:3]) if len(code) == 4 else (code[:2],) if len(code) == 3 else ():
+                if parent not in self.industries:
+                    self.issues.add("industries.csv", None, f"'{code}' has no parent '{parent}' in the file")
+
+    def build_uses(self) -> None:
+        seen: dict[Any, RawRow] = {}
+        for row in self.rows("uses"):
+            uid = row.ident("use")
+            name_zh, name_en = row.text("name_zh"), row.text("name_en")
+            grade = row.optional("temperature_grade")
+            if grade and grade not in TEMPERATURE_GRADES:
+                row.error(f"temperature_grade '{grade}' must be one of: {', '.join(sorted(TEMPERATURE_GRADES))}")
+            source, conf = row.provenance()
+            if self.unique(row, seen, uid, "use") and row.ok:
+                self.uses[uid] = Use(uid, name_zh, name_en, cast(Any, grade), source, conf, row.optional("note"))
+
+    def build_radii(self) -> dict[str, float]:
+        factors: dict[str, Factor] = {}
+        seen: dict[Any, RawRow] = {}
+        for row in self.rows("economic_radii"):
+            mid = row.text("material")
+            self.ref(row, "material", mid)
+            km = row.number("max_km", above=0)
+            source, conf = row.provenance()
+            if self.unique(row, seen, mid, "economic radius for") and row.ok:
+                factors[mid] = Factor(mid, cast(float, km), None, None, "km", source, conf, row.optional("note"))
+        self.factors["economic_radius"] = factors
+        return {k: f.value for k, f in factors.items()}
 
     # -- transport ---------------------------------------------------------------------------------------
     def build_transport(self) -> dict[str, TransportMode]:
@@ -642,13 +741,17 @@ class Builder:
                 row.error("a capex_per_km needs annualisation_rate and lifetime_years")
             if life is not None and life != int(life):
                 row.error(f"lifetime_years {life:g} must be a whole number")
+            route = row.number("route_factor", required=False, minimum=1.0, maximum=3.0)
+            if route is not None and capex is None:
+                row.error("route_factor applies to pipelines (modes with a capex_per_km); road, rail and water "
+                          "use circuity.csv")
             source, conf = row.provenance()
             if self.unique(row, seen, mid, "transport mode") and row.ok:
                 out[mid] = TransportMode(
                     mid, row.text("name_zh"), row.text("name_en"), cast(Any, unit), cast(float, cost),
                     cast(float, handling), cast(float, co2), forms, max_km, capex, rate,
                     int(life) if life is not None else None, loss, source, conf, carried,
-                    row.optional("note"), row.flag("needs_access"))
+                    row.optional("note"), row.flag("needs_access"), route)
         return out
 
     # -- factor tables ---------------------------------------------------------------------------------
@@ -700,13 +803,21 @@ class Builder:
             row = Row(RawRow(file, where, {k: _cell(v) for k, v in item.items()
                                            if not isinstance(v, list | dict)}), self.issues)
             code = row.text("code")
-            if code and not INDUSTRY_CODE.match(code):
-                row.error(f"code '{code}' must be a GB/T 4754 code of 2 to 4 digits")
+            if code:
+                self.industry_ref(row, "code", code)
             size = row.number("typical_size", above=0)
+            permits = item.get("permits") or []
+            if not isinstance(permits, list):
+                row.error("permits must be a list of HW categories")
+                permits = []
+            for hw in permits:
+                if str(hw) not in HW_CODES:
+                    row.error(f"permit '{hw}' is not a category of the 国家危险废物名录 (HW01–HW40, HW45–HW50)")
             source, conf = row.provenance()
             lists: dict[str, tuple[Intensity, ...]] = {}
             for kind in ("byproducts", "needs"):
-                lists[kind] = self._intensities(item.get(kind), file, f"{where}.{kind}", row)
+                lists[kind] = self._intensities(item.get(kind), file, f"{where}.{kind}", row,
+                                                needs=kind == "needs")
             if not lists["byproducts"] and not lists["needs"]:
                 row.error("a profile needs at least one by-product or need")
             if code in first:
@@ -716,10 +827,12 @@ class Builder:
             if row.ok:
                 out[code] = IndustryProfile(code, row.text("name_zh"), row.text("name_en"),
                                             row.text("output_unit"), cast(float, size), lists["byproducts"],
-                                            lists["needs"], source, conf, row.optional("note"))
+                                            lists["needs"], source, conf, row.optional("note"),
+                                            tuple(str(p) for p in permits))
         return out
 
-    def _intensities(self, items: Any, file: str, where: str, parent: Row) -> tuple[Intensity, ...]:
+    def _intensities(self, items: Any, file: str, where: str, parent: Row, *, needs: bool,
+                     ) -> tuple[Intensity, ...]:
         if items is None:
             return ()
         if not isinstance(items, list):
@@ -738,10 +851,23 @@ class Builder:
             low = row.number("low", required=False, minimum=0)
             high = row.number("high", required=False, minimum=0)
             row.range(value, low, high, "per_unit_output")
+            share = row.number("share_of_plants", required=False, above=0, maximum=1)
+            use = row.optional("use")
+            material = self.materials.get(mat)
+            if use is not None and not needs:
+                row.error("use applies to needs, not to by-products")
+            elif use is not None and self.uses and use not in self.uses:
+                row.error(f"use '{use}' is not defined in uses.csv")
+            elif needs and material is not None and material.is_heat:
+                if use is None:
+                    row.error("a heat need must name its use (the grade the process needs)")
+                elif self.uses and self.uses[use].temperature_grade is None:
+                    row.error(f"use '{use}' of a heat need has no temperature_grade in uses.csv")
             source, conf = row.provenance()
             self.unique(row, seen, mat, "material in this list")
             if row.ok:
-                out.append(Intensity(mat, cast(float, value), low, high, source, conf, row.optional("note")))
+                out.append(Intensity(mat, cast(float, value), low, high, source, conf, row.optional("note"),
+                                     1.0 if share is None else share, use))
             else:
                 parent.ok = False
         return tuple(out)
@@ -771,6 +897,8 @@ class Builder:
     # -- everything ----------------------------------------------------------------------------------------
     def build(self, path: Path) -> KnowledgeBase:
         self.build_attributes()
+        self.build_industries()
+        self.build_uses()
         self.build_categories()
         self.build_materials()
         restrictions = self.build_restrictions()
@@ -787,6 +915,7 @@ class Builder:
                                                          f"'{rule.id}' replaces (add a row or a co2_factor)")
         profiles = self.build_profiles()
         targets = self.build_targets()
+        radii = self.build_radii()
         disposal = {m.id: self.categories[m.disposal_category] for m in self.materials.values()
                     if m.disposal_category in self.categories}
 
@@ -803,7 +932,8 @@ class Builder:
             landfill_fee=frozen({k: c.landfill_fee for k, c in disposal.items()}),
             disposal_categories=frozen(self.categories), profiles=frozen(profiles), targets=targets,
             version=self.raw.version, factors=frozen({k: frozen(v) for k, v in self.factors.items()}),
-            attributes=frozen(self.attributes), path=str(path))
+            attributes=frozen(self.attributes), path=str(path), industries=frozen(self.industries),
+            uses=frozen(self.uses), economic_radii=frozen(radii))
 
 
 # ---------------------------------------------------------------------------------------------------------

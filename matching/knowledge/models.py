@@ -24,6 +24,10 @@ FORMS: frozenset[str] = frozenset(get_args(Form))
 CANONICAL_UNITS: frozenset[str] = frozenset(get_args(Unit))
 GATE_OPS: tuple[str, ...] = ("<=", ">=", "==", "<", ">")  # two-character operators first, for parsing
 TEMPERATURE_GRADES: frozenset[str] = frozenset(get_args(TemperatureGrade))
+#: temperature grades from coldest to hottest: a heat source serves a use of its own grade or a colder one
+GRADE_ORDER: dict[str, int] = {"low": 0, "medium": 1, "high": 2}
+#: words that name a heat pump in a rule's pretreatment (the only way to lift heat to a hotter grade)
+HEAT_PUMP_WORDS: tuple[str, ...] = ("heat pump", "热泵")
 
 #: valid hazardous-waste categories of the 国家危险废物名录 (2021): HW01–HW40 and HW45–HW50
 HW_CODES: frozenset[str] = frozenset(
@@ -78,12 +82,15 @@ class QualityGate:
     attribute: str
     op: GateOp
     value: float
+    #: a required gate (written ``al2o3>=40!``) fails when the attribute is not reported: most of the material
+    #: does not qualify, so the receiver must see a test report before anything is proposed
+    required: bool = False
 
     def check(self, attributes: Mapping[str, float]) -> GateResult:
-        """Return ``"pass"``, ``"fail"`` or ``"unknown"`` (attribute not reported)."""
+        """Return ``"pass"``, ``"fail"`` or ``"unknown"`` (attribute not reported; ``"fail"`` if required)."""
         raw = attributes.get(self.attribute)
         if raw is None:
-            return "unknown"
+            return "fail" if self.required else "unknown"
         x = float(raw)
         ok = {
             "<=": x <= self.value, ">=": x >= self.value, "<": x < self.value,
@@ -96,7 +103,7 @@ class QualityGate:
         return self.check(attributes) != "fail"
 
     def __str__(self) -> str:
-        return f"{self.attribute}{self.op}{self.value:g}"
+        return f"{self.attribute}{self.op}{self.value:g}{'!' if self.required else ''}"
 
 
 @dataclass(frozen=True)
@@ -124,10 +131,28 @@ class SubstitutionRule:
     confidence: Confidence
     co2_factor: float | None = None
     note: str | None = None
+    #: GB/T 4754 prefixes of the industries the rule serves (empty: any receiving industry)
+    receivers: tuple[str, ...] = ()
+    #: what the pretreatment leaves of an attribute, as (attribute, factor): gates see the value after it
+    pretreatment_effects: tuple[tuple[str, float], ...] = ()
+    #: what a treatment receiver usually charges per unit of the by-product (informational; yuan)
+    gate_fee: float | None = None
+
+    def after_pretreatment(self, attributes: Mapping[str, float]) -> Mapping[str, float]:
+        """The attributes as the gates see them: as listed, times the pretreatment's effect where it has one."""
+        if not self.pretreatment_effects:
+            return attributes
+        out = dict(attributes)
+        for name, factor in self.pretreatment_effects:
+            if name in out:
+                out[name] = float(out[name]) * factor
+        return out
 
     def check(self, attributes: Mapping[str, float]) -> GateResult:
-        """Combine the gates: ``"fail"`` if any fails, else ``"unknown"`` if any is unknown, else ``"pass"``."""
-        results = {gate.check(attributes) for gate in self.gates}
+        """Combine the gates on the attributes after pretreatment: ``"fail"`` if any fails, else ``"unknown"``
+        if any is unknown, else ``"pass"``."""
+        seen = self.after_pretreatment(attributes)
+        results = {gate.check(seen) for gate in self.gates}
         if "fail" in results:
             return "fail"
         return "unknown" if "unknown" in results else "pass"
@@ -138,6 +163,27 @@ class SubstitutionRule:
     @property
     def gates_text(self) -> str:
         return "; ".join(str(g) for g in self.gates)
+
+    def serves(self, industries: tuple[str, ...]) -> bool:
+        """Whether the rule serves a receiver of these GB/T 4754 codes (one matching prefix is enough).
+
+        A rule without receivers serves everyone; a receiver without industry codes is not excluded (its
+        listing says what it wants).
+        """
+        return industry_matches(industries, self.receivers)
+
+
+def industry_matches(industries: tuple[str, ...], prefixes: tuple[str, ...]) -> bool:
+    """True when no prefixes are given, no industries are known, or one code starts with one prefix.
+
+    Examples
+    --------
+    >>> industry_matches(("3011",), ("301", "3021")), industry_matches(("4430",), ("3011",))
+    (True, False)
+    """
+    if not prefixes or not industries:
+        return True
+    return any(code.startswith(p) for code in industries for p in prefixes)
 
 
 @dataclass(frozen=True)
@@ -175,6 +221,8 @@ class TransportMode:
     note: str | None = None
     # Rail and water need a siding or a wharf at both ends: usable only between sites that declare access.
     needs_access: bool = False
+    #: pipelines: route length ÷ great-circle distance (they follow corridors, not roads); None = road circuity
+    route_factor: float | None = None
 
     @property
     def annualised_capex_per_km(self) -> float | None:
@@ -210,6 +258,41 @@ class Intensity:
     source: str
     confidence: Confidence
     note: str | None = None
+    #: share of the plants of the class that have this stream; below 1 the stream is "to confirm"
+    share_of_plants: float = 1.0
+    #: needs: what the receiver does with the material (a use of uses.csv; required for heat)
+    use: str | None = None
+
+    @property
+    def to_confirm(self) -> bool:
+        return self.share_of_plants < 1.0
+
+
+@dataclass(frozen=True)
+class Industry:
+    """A GB/T 4754-2017 code: division (2 digits), group (3) or class (4)."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    note: str | None = None
+
+    @property
+    def level(self) -> str:
+        return {2: "division", 3: "group"}.get(len(self.code), "class")
+
+
+@dataclass(frozen=True)
+class Use:
+    """What a receiver does with a material; heat uses carry the temperature grade the process needs."""
+
+    id: str
+    name_zh: str
+    name_en: str
+    temperature_grade: TemperatureGrade | None
+    source: str
+    confidence: Confidence
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -226,6 +309,11 @@ class IndustryProfile:
     source: str
     confidence: Confidence
     note: str | None = None
+    #: hazardous-waste categories the industry usually holds a permit for (screening: "permit to verify")
+    permits: tuple[str, ...] = ()
+
+    def need_for(self, material: str) -> Intensity | None:
+        return next((n for n in self.needs if n.material == material), None)
 
 
 @dataclass(frozen=True)
@@ -335,6 +423,10 @@ class KnowledgeBase:
     factors: Mapping[str, Mapping[str, Factor]] = field(default_factory=lambda: MappingProxyType({}))
     attributes: Mapping[str, Attribute] = field(default_factory=lambda: MappingProxyType({}))
     path: str | None = None
+    industries: Mapping[str, Industry] = field(default_factory=lambda: MappingProxyType({}))
+    uses: Mapping[str, Use] = field(default_factory=lambda: MappingProxyType({}))
+    #: per material, the distance (km as routed) beyond which an exchange is not offered
+    economic_radii: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
 
     # -- materials -------------------------------------------------------------------------------------
     def material(self, material_id: str) -> Material:
@@ -398,11 +490,30 @@ class KnowledgeBase:
     # -- industries ------------------------------------------------------------------------------------
     def profile_for(self, code: str) -> IndustryProfile | None:
         """The profile of a GB/T 4754 code, falling back from class (4) to group (3) to division (2 digits)."""
+        found = self.profile_match(code)
+        return found[0] if found is not None else None
+
+    def profile_match(self, code: str) -> tuple[IndustryProfile, str] | None:
+        """The profile of a code and how it was found: ``"own"``, ``"group"`` or ``"division"`` (fallbacks)."""
         code = code.strip()
         for length in (4, 3, 2):
             if len(code) >= length and code[:length] in self.profiles:
-                return self.profiles[code[:length]]
+                level = "own" if length == len(code) else {3: "group", 2: "division"}[length]
+                return self.profiles[code[:length]], level
         return None
+
+    def industry_name(self, code: str) -> Industry | None:
+        """The GB/T 4754 entry of a code, or of its nearest group or division when the class is unknown."""
+        code = code.strip()
+        for length in (4, 3, 2):
+            if len(code) >= length and code[:length] in self.industries:
+                return self.industries[code[:length]]
+        return None
+
+    def use_grade(self, use: str | None) -> str | None:
+        """The temperature grade a heat use needs (``None`` for other uses or an unknown one)."""
+        found = self.uses.get(use) if use else None
+        return found.temperature_grade if found is not None else None
 
     def targets_for(self, material: str) -> tuple[Target, ...]:
         m = self.materials.get(material)
@@ -424,6 +535,7 @@ class KnowledgeBase:
             "profile": self.profiles,
             "target": {t.id: t for t in self.targets},
             "disposal_category": self.disposal_categories,
+            "use": self.uses,
             **self.factors,
         }
         if kind == "landfill_fee":

@@ -22,7 +22,7 @@ from tests.matching.test_properties import SETTINGS, scenarios
 def adds_up(link: Link) -> bool:
     assert link.breakdown is not None
     p = link.breakdown
-    total = p.value + p.disposal_avoided - p.pretreatment - p.transport
+    total = p.value + p.disposal_avoided - p.pretreatment - p.transport - p.pipeline
     return math.isclose(total, link.unit_benefit, rel_tol=1e-9, abs_tol=1e-9)
 
 
@@ -51,12 +51,13 @@ def test_parts_by_hand(base_doc: dict[str, Any]) -> None:
     assert parts.binding == ("demand",) and parts.max_share is None
     # the English sentence and binding string stay as they were
     assert link.binding == "demand filled"
-    assert link.explanation == ("fly_ash replaces cement, 100.0 km by road: 60.00 yuan per t net (100 value + "
+    assert link.explanation == ("fly_ash replaces cement (rule fly_ash->cement), 100.0 km by road: 60.00 yuan per t net (100 value + "
                                 "25.00 disposal avoided − 5.00 pretreatment − 60.00 transport); binding: demand "
                                 "filled.")
     data = result.to_json()["links"][0]
     assert data["breakdown"] == {"value": parts.value, "disposal_avoided": 25.0, "pretreatment": 5.0,
-                                 "transport": parts.transport, "ratio": 1.0, "binding": ["demand"]}
+                                 "transport": parts.transport, "ratio": 1.0, "binding": ["demand"],
+                                 "pipeline": 0.0, "rule": "fly_ash->cement", "use": None}
     assert evaluate(scenario, result).ok
 
 
