@@ -65,8 +65,10 @@ def profiles() -> dict[str, dict[str, Any]]:
     return {str(p["code"]): p for p in data["profiles"]}
 
 
-def split(cell: str | None) -> list[str]:
-    return [x.strip() for x in (cell or "").split(";") if x.strip()]
+def split(cell: str | list[str] | None) -> list[str]:
+    """A ``;``-separated cell (or a YAML list) as a list."""
+    items = cell if isinstance(cell, list) else (cell or "").split(";")
+    return [str(x).strip() for x in items if str(x).strip()]
 
 
 def receivers(rule: dict[str, str]) -> list[str]:
