@@ -388,7 +388,7 @@ def test_economic_radii_respect_documented_links() -> None:
     assert radii["hot_water"] >= 37.8  # Gujiao–Taiyuan hot-water main
     assert radii["low_grade_heat"] >= 10  # a steel works' low-grade heat to a county network
     assert radii["steam"] <= 10 and radii["low_grade_heat"] < 100  # no low-grade heat piped over 100 km
-    assert radii["coal_gangue"] <= 50 and radii["fly_ash"] <= 300
+    assert radii["coal_gangue"] <= 50 and radii["fly_ash"] >= 300  # ships and trains carry ash beyond the road radius
 
 
 def test_pipelines_have_their_own_route_factor_and_a_capital_cost() -> None:
