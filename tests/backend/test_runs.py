@@ -27,7 +27,14 @@ def _drained() -> Iterator[None]:
 def exchange(world: World) -> dict[str, int]:
     """Wants the world's haves can serve: fly ash and gypsum in park_a, and the same at a site firm_b1
     (park_b) keeps next to park_a, so that only confidentiality keeps some links apart."""
+    from backend.models import Firm
+
     with unit_of_work(world) as (session, admin):
+        # Rules are receiver-aware: gypsum only serves industries that use it, so firm_b1 (a phosphate firm) runs
+        # its depot as a gypsum-board line here (3024) for its gypsum want to be a real receiver.
+        firm = session.get(Firm, world["firm_b1"])
+        assert firm is not None
+        firm.industry_code = "3024"
         near = add_site(session, admin, world["firm_b1"], "b1 depot in Hebei", 39.03, 118.56)
         ids = {
             "site_b1_near": near,
