@@ -1,5 +1,7 @@
 """Mode choice respects site access: rail and water only between sites that both have a siding or wharf."""
 
+import math
+
 import pytest
 
 from matching.economics import link_economics, resolve_economics
@@ -67,3 +69,45 @@ def test_unknown_access_mode_is_named_at_its_path() -> None:
     with pytest.raises(ScenarioError) as err:
         load_scenario(_port_scenario(["canal"], []))
     assert ("$.sites[0].access[0]", "unknown transport mode 'canal'") in [tuple(e) for e in err.value.errors]
+
+
+# --- pipelines: capex spread over the link's capacity (linear) or charged as a fixed cost (MILP) ----------
+def _pipe_doc(capex_per_km: float) -> dict:
+    from tests.matching.conftest import scenario_doc
+
+    lat2 = 30.0 + 10.0 / 6371.0088 * 180.0 / math.pi  # 10 km north
+    return scenario_doc(
+        sites=[{"id": "A", "lat": 30.0, "lon": 110.0}, {"id": "B", "lat": lat2, "lon": 110.0}],
+        supplies=[{"id": "s", "site": "A", "material": "heat", "quantity": 1000.0}],
+        demands=[{"id": "d", "site": "B", "material": "heat", "quantity": 500.0}],
+        prices={"heat": 50.0},
+        transport={"pipe": {"cost_per_tkm": 0.1, "handling_per_t": 1.0, "annualised_capex_per_km": capex_per_km,
+                            "route_factor": 1.2}})
+
+
+def test_pipeline_capex_is_spread_over_what_the_link_can_carry() -> None:
+    from matching.api import match
+    from matching.milp import solve_milp
+    from matching.scenario import load_scenario
+
+    # 10 km great circle × route factor 1.2 = 12 km; capex 1,000 yuan/km·yr → 12,000 a year over
+    # U = min(1,000 supplied, 500 wanted) = 500 GJ: 24 yuan/GJ. b = 50 − 1 − 0.1 × 12 − 24 = 23.8
+    scenario = load_scenario(_pipe_doc(1000.0))
+    (link,) = match(scenario).links
+    assert link.distance_km == pytest.approx(12.0, rel=1e-3)
+    assert link.breakdown is not None and link.breakdown.pipeline == pytest.approx(24.0, rel=1e-3)
+    assert link.unit_benefit == pytest.approx(23.8, rel=1e-3)
+    assert link.net_benefit == pytest.approx(23.8 * 500, rel=1e-3)
+    # the MILP charges the pipe once: 500 × (50 − 1 − 1.2) − 12,000 = 11,900, the same when the link is full
+    (milp_link,) = solve_milp(scenario, gap=1e-9).links
+    assert milp_link.fixed_cost == pytest.approx(12_000, rel=1e-3)
+    assert milp_link.net_benefit == pytest.approx(11_900, rel=1e-3)
+
+
+def test_a_pipe_its_link_cannot_pay_is_no_candidate() -> None:
+    from matching.api import match
+    from matching.scenario import load_scenario
+
+    # capex 5,000 yuan/km·yr: 60,000 a year over 500 GJ = 120 yuan/GJ, more than the heat is worth
+    result = match(load_scenario(_pipe_doc(5000.0)))
+    assert result.links == () and result.stats.candidates == 0

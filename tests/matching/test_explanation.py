@@ -51,9 +51,9 @@ def test_parts_by_hand(base_doc: dict[str, Any]) -> None:
     assert parts.binding == ("demand",) and parts.max_share is None
     # the English sentence and binding string stay as they were
     assert link.binding == "demand filled"
-    assert link.explanation == ("fly_ash replaces cement (rule fly_ash->cement), 100.0 km by road: 60.00 yuan per t net (100 value + "
-                                "25.00 disposal avoided − 5.00 pretreatment − 60.00 transport); binding: demand "
-                                "filled.")
+    assert link.explanation == ("fly_ash replaces cement (rule fly_ash->cement), 100.0 km by road: 60.00 yuan per t "
+                                "net (100 value + 25.00 disposal avoided − 5.00 pretreatment − 60.00 transport); "
+                                "binding: demand filled.")
     data = result.to_json()["links"][0]
     assert data["breakdown"] == {"value": parts.value, "disposal_avoided": 25.0, "pretreatment": 5.0,
                                  "transport": parts.transport, "ratio": 1.0, "binding": ["demand"],

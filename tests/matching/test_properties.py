@@ -15,16 +15,20 @@ from matching.economics import resolve_economics
 from matching.evaluate import evaluate
 from matching.scenario import load_scenario
 from matching.solve import solve_linear
-from tests.matching.conftest import oracle_lp
+from tests.matching.conftest import oracle_lp, oracle_milp
 
 MATERIALS = ["a", "b", "c"]
 
 
 @st.composite
-def scenarios(draw: Any, *, generalised: bool = True) -> dict[str, Any]:
+def scenarios(draw: Any, *, generalised: bool = True, pipelines: bool = True) -> dict[str, Any]:
     n_sites = draw(st.integers(1, 6))
     sites = [{"id": f"S{i}", "lat": draw(st.floats(29.0, 31.0)), "lon": draw(st.floats(109.0, 111.0))}
              for i in range(n_sites)]
+    for site in sites:  # receivers' industries decide which rules serve them
+        industry = draw(st.sampled_from([None, "3011", "4430", ["3011", "2511"]]))
+        if industry is not None:
+            site["industry"] = industry
     if draw(st.booleans()):
         sites[0]["permits"] = ["HW08"]
     qty = st.floats(1.0, 1000.0).map(lambda x: round(x, 3))
@@ -41,6 +45,8 @@ def scenarios(draw: Any, *, generalised: bool = True) -> dict[str, Any]:
     for d in demands:
         if draw(st.integers(0, 3)) == 0:
             d["max_distance_km"] = draw(st.floats(10, 300))
+        if draw(st.integers(0, 2)) == 0:
+            d["use"] = draw(st.sampled_from(["u1", "u2"]))
     ratios = [0.5, 0.8, 1.0, 1.25] if generalised else [1.0]
     rules = []
     for m in MATERIALS:
@@ -50,15 +56,25 @@ def scenarios(draw: Any, *, generalised: bool = True) -> dict[str, Any]:
                                         "max_share": draw(st.sampled_from([1.0, 1.0, 0.5, 0.25])),
                                         "pretreatment_cost": draw(st.sampled_from([0.0, 5.0]))}
                 if draw(st.booleans()):
-                    rule["gates"] = [{"attribute": "loi", "op": "<=", "value": 8.0}]
+                    rule["gates"] = [{"attribute": "loi", "op": "<=", "value": 8.0,
+                                      "required": draw(st.booleans())}]
+                if draw(st.booleans()):
+                    rule["receivers"] = draw(st.sampled_from([["30"], ["44"], ["3011", "25"]]))
+                if draw(st.booleans()):
+                    rule["use"] = draw(st.sampled_from(["u1", "u2"]))
                 rules.append(rule)
     distances = []
     if n_sites > 1 and draw(st.booleans()):
         distances.append({"from": "S0", "to": "S1", "km": draw(st.floats(0, 200))})
+    transport: dict[str, Any] = {
+        "road": {"cost_per_tkm": draw(st.floats(0.1, 1.0)), "handling_per_t": 10.0},
+        "rail": {"cost_per_tkm": 0.1, "handling_per_t": 30.0, "max_distance_km": 250.0}}
+    if pipelines:  # a pipeline with capex, losses and its own route factor
+        transport["pipe"] = {"cost_per_tkm": 0.01, "handling_per_t": 1.0, "max_distance_km": 150.0,
+                             "annualised_capex_per_km": draw(st.sampled_from([50.0, 500.0, 5000.0])),
+                             "loss_per_km": draw(st.sampled_from([0.0, 0.002])), "route_factor": 1.1}
     params: dict[str, Any] = {
-        "use_knowledge_base": False, "circuity": draw(st.sampled_from([1.0, 1.3])),
-        "transport": {"road": {"cost_per_tkm": draw(st.floats(0.1, 1.0)), "handling_per_t": 10.0},
-                      "rail": {"cost_per_tkm": 0.1, "handling_per_t": 30.0, "max_distance_km": 250.0}},
+        "use_knowledge_base": False, "circuity": draw(st.sampled_from([1.0, 1.3])), "transport": transport,
         "prices": {m: draw(st.floats(20.0, 200.0)) for m in MATERIALS},
         "substitutions": rules,
     }
@@ -88,6 +104,24 @@ def test_optimal_and_feasible(doc: dict[str, Any]) -> None:
 
 @SETTINGS
 @given(scenarios())
+def test_milp_is_exact_and_the_linear_mode_its_relaxation(doc: dict[str, Any]) -> None:
+    # pipelines as fixed charges: the MILP equals an independent MILP over every viable pair, the linear
+    # mode (capex spread over each link's capacity) is its LP relaxation, so it is never below
+    from matching.api import match
+    from matching.milp import solve_milp
+
+    scenario = load_scenario(doc)
+    milp = solve_milp(scenario, gap=1e-9)
+    assert milp.status == "optimal"
+    ev = evaluate(scenario, milp)
+    assert ev.ok, ev.problems
+    assert milp.objective.net_benefit == pytest.approx(oracle_milp(doc), rel=1e-6, abs=1e-6)
+    assert match(scenario).objective.net_benefit >= milp.objective.net_benefit - 1e-6 * max(
+        1.0, abs(milp.objective.net_benefit))
+
+
+@SETTINGS
+@given(scenarios())
 def test_decomposed_equals_monolithic_and_lp(doc: dict[str, Any]) -> None:
     scenario = load_scenario(doc)
     econ = resolve_economics(scenario)
@@ -101,7 +135,7 @@ def test_decomposed_equals_monolithic_and_lp(doc: dict[str, Any]) -> None:
 
 
 @settings(max_examples=10, deadline=None)
-@given(scenarios(generalised=False))
+@given(scenarios(generalised=False, pipelines=False))
 def test_parallel_workers_give_the_same_answer(doc: dict[str, Any]) -> None:
     scenario = load_scenario(doc)
     cands = build_candidates(scenario, resolve_economics(scenario))
