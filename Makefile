@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test test-sqlite test-postgres lint bench venv docs clean web-assets
+.PHONY: demo test test-sqlite test-postgres lint bench eval venv docs clean web-assets
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ lint: venv
 
 bench: venv
 	$(BIN)/python -m benchmarks.run
+
+## make eval: screening scored on published real parks (../shared/evaluation/real-parks): recall, precision, F1
+eval: venv
+	$(BIN)/python -m benchmarks.real_parks
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

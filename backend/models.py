@@ -85,6 +85,9 @@ class Site(SQLModel, table=True):
     coarse_lon: float
     # Transport modes needing a siding or wharf that the site has (rail, inland_water, coastal_water).
     access: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
+    # GB/T 4754-2017 codes of what the site does, when not only its firm's industry (several are allowed).
+    industry_codes: list[str] = Field(default_factory=list,
+                                      sa_column=Column(JSON, nullable=False, server_default="[]"))
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 
@@ -244,6 +247,9 @@ class Proposal(SQLModel, table=True):
     # any language; None on proposals stored before it existed
     breakdown: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     quality_unverified: bool = Field(default=False)
+    # how far the proposal can be trusted (matching.confidence) and why: reason codes with parameters
+    confidence: float | None = None
+    reasons: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     status: str = Field(default="open", max_length=10, index=True)
     created_at: datetime = _ts()
 

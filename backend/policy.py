@@ -61,6 +61,14 @@ def can_delete_park(actor: Actor, park: Park) -> bool:
     return actor.is_admin
 
 
+def can_screen_park(actor: Actor, park: Park, *, with_listings: bool = False) -> bool:
+    """Screening from industry profiles: the park's managers, planners and admins. With the park's listings
+    (exact quantities and places), only those who see them whole: the park's managers and admins."""
+    if with_listings:
+        return can_edit_park(actor, park)
+    return can_edit_park(actor, park) or actor.role == "planner"
+
+
 # --- firms and what belongs to them --------------------------------------------------------------------
 def manages_firm(actor: Actor, firm: Firm) -> bool:
     """Full control over a firm's records: admin, or the manager of the firm's park."""

@@ -101,6 +101,11 @@ AccessMode = Literal["rail", "inland_water", "coastal_water"]
 Access = Annotated[list[AccessMode], Field(max_length=3, description="rail siding or wharf at the site")]
 
 
+IndustryCodes = Annotated[list[IndustryCode], Field(
+    max_length=5, description="GB/T 4754-2017 classes of what the site does when not only its firm's industry "
+                              "(the matcher and screening use the site's, else the firm's)")]
+
+
 class SiteBase(Strict):
     firm_id: int
     name: Name
@@ -108,6 +113,7 @@ class SiteBase(Strict):
     lat: Latitude
     lon: Longitude
     access: Access = Field(default_factory=list)
+    industry_codes: IndustryCodes = Field(default_factory=list)
 
 
 class SiteCreate(SiteBase):
@@ -120,6 +126,7 @@ class SiteUpdate(Strict):
     lat: Latitude | None = None
     lon: Longitude | None = None
     access: Access | None = None
+    industry_codes: IndustryCodes | None = None
 
 
 class SitePublic(SiteBase):

@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from backend.schemas import ListingPublic, Money, Quantity, QuantityBand, Strict
 
@@ -119,9 +119,11 @@ class RunPublic(BaseModel):
 
 class LinkBreakdown(BaseModel):
     """The parts of a proposal's explanation, per unit of the supply moved (yuan): ``value +
-    disposal_avoided − pretreatment − transport`` is the unit benefit. ``binding``: the limits reached
+    disposal_avoided − pretreatment − transport − pipeline`` is the unit benefit (``pipeline``: a pipe's
+    annualised capex spread over the most the link could carry). ``binding``: the limits reached
     (``supply`` fully used, ``demand`` filled, the rule's ``max_share`` of the demand); none means a better
-    use of the rest exists. ``ratio``: the substitution rule's. See docs/matcher.md."""
+    use of the rest exists. ``ratio``: the substitution rule's; ``rule`` its id and ``use`` what the receiver
+    uses the material for (both from the knowledge base). See docs/matcher.md."""
 
     value: float
     disposal_avoided: float
@@ -130,6 +132,18 @@ class LinkBreakdown(BaseModel):
     ratio: float = 1.0
     binding: list[Literal["supply", "demand", "share"]]
     max_share: float | None = None
+    pipeline: float = 0.0
+    rule: str | None = None
+    use: str | None = None
+    pretreatment_name: str | None = None
+    gate_fee: float | None = None
+
+
+class ConfidenceReason(BaseModel):
+    """Why a proposal has its confidence: a code (see docs/matcher.md) with its parameters."""
+
+    model_config = ConfigDict(extra="allow")
+    code: str
 
 
 class ProposalPublic(BaseModel):
@@ -158,6 +172,9 @@ class ProposalPublic(BaseModel):
     explanation: str | None
     breakdown: LinkBreakdown | None
     quality_unverified: bool
+    confidence: float | None = Field(None, description="how far the proposal can be trusted, 0–1 "
+                                                       "(matching.confidence); to one decimal when anonymised")
+    reasons: list[ConfidenceReason] = Field(default_factory=list)
     deal_id: int | None
     created_at: datetime
 
@@ -346,3 +363,62 @@ class OverridePublic(BaseModel):
     note: str | None
     created_at: datetime
     updated_at: datetime
+
+
+# --- screening -----------------------------------------------------------------------------------------
+class ScreeningCandidate(BaseModel):
+    """A viable exchange between two firms of a park, estimated from industry profiles (or listings)."""
+
+    supply: str
+    demand: str
+    from_site: str
+    to_site: str
+    from_firm: str
+    to_firm: str
+    material: str
+    replaces: str
+    rule: str | None
+    use: str | None
+    distance_km: float
+    mode: str
+    unit_benefit: float = Field(description="yuan per unit of the supply, pipeline capex spread over capacity")
+    capacity: float = Field(description="the most the pair could carry a year (units of the supply)")
+    expected_benefit: float = Field(description="confidence × unit benefit × capacity: the ranking key")
+    confidence: float
+    reasons: list[ConfidenceReason]
+    estimated: bool
+    quality_unverified: bool
+    permit_to_verify: bool
+
+
+class EstimatedStream(BaseModel):
+    """A supply or demand estimated from a firm's industry profile (per year, the material's unit)."""
+
+    kind: Literal["supply", "demand"]
+    id: str
+    site: str
+    firm: str
+    material: str
+    quantity: float
+    use: str | None = None
+    estimated: bool = True
+    confidence: float
+    estimate: dict[str, Any] | None = Field(None, description="profile code, level (own, group, division) and "
+                                                              "share of plants that have the stream")
+
+
+class ScreeningPublic(BaseModel):
+    """A park's screening: the streams estimated from industry profiles, the matcher's links on them and the
+    ranked viable pairs (each stream's best ``top`` from either end, or all of them: ``candidates_total``
+    counts them all)."""
+
+    park_id: int
+    mode: Literal["profiles", "combined"]
+    sites: int
+    top: int | None
+    estimated: int = Field(description="streams estimated from industry profiles")
+    objective: dict[str, Any]
+    links: list[dict[str, Any]]
+    candidates: list[ScreeningCandidate]
+    candidates_total: int
+    streams: list[EstimatedStream]

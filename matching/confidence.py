@@ -55,7 +55,7 @@ def pair_reasons(cands: CandidateSet, a: int, scenario: Scenario, econ: Economic
     out: list[dict[str, Any]] = []
     for side, stream in (("supply", s), ("demand", d)):
         if stream.estimated:
-            out.append({"code": f"estimated_{side}", "basis": stream.basis or ""})
+            out.append({"code": f"estimated_{side}", **(stream.estimate.to_json() if stream.estimate else {})})
         elif stream.confidence < 1.0:
             out.append({"code": f"data_quality_{side}", "confidence": round(stream.confidence, 2)})
     if cands.permit_to_verify[a]:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Demand",
     "Distance",
+    "Estimate",
     "GateSpec",
     "Hub",
     "MaterialSpec",
@@ -80,6 +81,20 @@ class Site:
 
 
 @dataclass(frozen=True)
+class Estimate:
+    """Where an estimated stream comes from: an industry profile (its code), found as the site's own class
+    (``"own"``) or as the group's or division's fallback, and the share of plants of the class that have it
+    (below 1: "to confirm")."""
+
+    profile: str
+    level: str
+    share_of_plants: float = 1.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"profile": self.profile, "level": self.level, "share_of_plants": self.share_of_plants}
+
+
+@dataclass(frozen=True)
 class Supply:
     """A have: ``quantity`` per year in the material's canonical unit (``unit`` is what the file said)."""
 
@@ -94,7 +109,7 @@ class Supply:
     #: how far the stream can be trusted, in (0, 1]: a listing's data-quality grade, or for an estimated stream
     #: the profile's confidence (see :mod:`matching.confidence`)
     confidence: float = 1.0
-    basis: str | None = None  # estimated streams: where the estimate comes from (profile code and level)
+    estimate: Estimate | None = None  # estimated streams: the profile they come from
 
 
 @dataclass(frozen=True)
@@ -111,7 +126,7 @@ class Demand:
     estimated: bool = False
     use: str | None = None
     confidence: float = 1.0
-    basis: str | None = None
+    estimate: Estimate | None = None
 
 
 @dataclass(frozen=True)

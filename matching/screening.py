@@ -32,7 +32,7 @@ from matching.candidates import CandidateSet, build_candidates
 from matching.confidence import CONFIDENCE_OF, pair_confidence, pair_reasons
 from matching.economics import ON_SITE, resolve_economics
 from matching.result import MatchResult
-from matching.scenario import Demand, Scenario, Site, Supply
+from matching.scenario import Demand, Estimate, Scenario, Site, Supply
 from matching.solve import solve_linear
 
 __all__ = ["DEFAULT_TOP", "FALLBACK_FACTOR", "ScreeningResult", "estimate_streams", "screen"]
@@ -55,10 +55,12 @@ class ScreeningResult:
         out = self.match.to_json()
         out["estimated_streams"] = (
             [{"kind": "supply", "id": s.id, "site": s.site, "material": s.material, "quantity": s.quantity,
-              "estimated": True, "confidence": round(s.confidence, 4), "basis": s.basis}
+              "estimated": True, "confidence": round(s.confidence, 4),
+              "estimate": s.estimate.to_json() if s.estimate else None}
              for s in self.estimated_supplies]
             + [{"kind": "demand", "id": d.id, "site": d.site, "material": d.material, "quantity": d.quantity,
-                "use": d.use, "estimated": True, "confidence": round(d.confidence, 4), "basis": d.basis}
+                "use": d.use, "estimated": True, "confidence": round(d.confidence, 4),
+                "estimate": d.estimate.to_json() if d.estimate else None}
                for d in self.estimated_demands])
         out["candidates"] = list(self.candidates)
         out["candidates_total"] = self.total_candidates
@@ -103,23 +105,17 @@ def estimate_streams(scenario: Scenario) -> tuple[tuple[Supply, ...], tuple[Dema
                 q = item.per_unit_output * size
                 if q > 0 and item.material in kb.materials:
                     conf = CONFIDENCE_OF[item.confidence] * item.share_of_plants * FALLBACK_FACTOR[level]
-                    basis = _basis(profile.code, level, item.share_of_plants)
                     supplies.append(Supply(f"{prefix}~est-s{k}", site.id, item.material, q,
-                                           kb.materials[item.material].unit, {}, None, True, conf, basis))
+                                           kb.materials[item.material].unit, {}, None, True, conf,
+                                           Estimate(profile.code, level, item.share_of_plants)))
             for k, item in enumerate(profile.needs):
                 q = item.per_unit_output * size
                 if q > 0 and item.material in kb.materials:
                     conf = CONFIDENCE_OF[item.confidence] * item.share_of_plants * FALLBACK_FACTOR[level]
-                    basis = _basis(profile.code, level, item.share_of_plants)
                     demands.append(Demand(f"{prefix}~est-d{k}", site.id, item.material, q,
-                                          kb.materials[item.material].unit, None, True, item.use, conf, basis))
+                                          kb.materials[item.material].unit, None, True, item.use, conf,
+                                          Estimate(profile.code, level, item.share_of_plants)))
     return tuple(supplies), tuple(demands)
-
-
-def _basis(code: str, level: str, share: float) -> str:
-    """Where an estimate comes from, e.g. ``"4411"``, ``"31 (division)"``, ``"2612 (to confirm: 30 %)"``."""
-    out = code if level == "own" else f"{code} ({level})"
-    return out if share >= 1.0 else f"{out} (to confirm: {share:.0%})"
 
 
 def top_per_stream(cands: CandidateSet, score: npt.NDArray[np.float64], top: int) -> npt.NDArray[np.int64]:
@@ -130,7 +126,7 @@ def top_per_stream(cands: CandidateSet, score: npt.NDArray[np.float64], top: int
     for ends in (cands.supply, cands.demand):
         ranked = ends[order]
         # rank of each candidate within its stream: position minus the position of the stream's first
-        first = {}
+        first: dict[int, int] = {}
         rank = np.empty(len(order), dtype=np.int64)
         for pos, end in enumerate(ranked.tolist()):
             rank[pos] = pos - first.setdefault(end, pos)

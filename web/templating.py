@@ -45,6 +45,14 @@ def _json_attr(value: Any) -> Markup:
     return Markup.escape(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
+def _use_of(use_id: str | None) -> Any:
+    """The knowledge base's use (what a receiver does with a material), for its names; None if unknown."""
+    from backend.kb import get_kb
+
+    return get_kb().uses.get(use_id) if use_id else None
+
+
+templates.env.globals["use_of"] = _use_of
 templates.env.filters["number"] = _number
 templates.env.filters["amount"] = _amount
 templates.env.filters["json_attr"] = _json_attr

@@ -5,7 +5,9 @@ from fastapi import APIRouter, Query, Response
 from backend.api.deps import CurrentActor, SessionDep
 from backend.api.params import PagingDep
 from backend.schemas import Page, ParkCreate, ParkPublic, ParkUpdate
+from backend.schemas_deals import ScreeningPublic
 from backend.services import parks as svc
+from backend.services import screening as screening_svc
 
 router = APIRouter(prefix="/parks", tags=["parks"])
 
@@ -36,3 +38,18 @@ def update_park(session: SessionDep, actor: CurrentActor, park_id: int, park_in:
 def delete_park(session: SessionDep, actor: CurrentActor, park_id: int) -> Response:
     svc.delete_park(session=session, actor=actor, park_id=park_id)
     return Response(status_code=204)
+
+
+@router.get("/{park_id}/screening", response_model=ScreeningPublic)
+def screen_park(session: SessionDep, actor: CurrentActor, park_id: int,
+                mode: Annotated[str, Query(description="profiles (industry profiles only) or combined (the "
+                                                       "park's listings, profiles where a firm has none)")]
+                = "profiles",
+                top: Annotated[int, Query(ge=1, le=50, description="pairs kept per stream")] = 3,
+                all_pairs: Annotated[bool, Query(alias="all", description="keep every viable pair")] = False,
+                ) -> dict:
+    """Exchanges worth a closer look, estimated from the firms' industry profiles and ranked by confidence.
+    Nothing is stored."""
+    result = screening_svc.screen_park(session=session, actor=actor, park_id=park_id, mode=mode,
+                                       top=None if all_pairs else top)
+    return {"park_id": park_id, **vars(result)}

@@ -97,13 +97,16 @@ def match_command(
 def screen_command(
     scenario: Annotated[Path, typer.Argument(help="Scenario file: sites with industry (and size).")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the result JSON here.")] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Pairs kept per stream (best first).")] = 3,
+    everything: Annotated[bool, typer.Option("--all", help="Keep every viable pair.")] = False,
 ) -> None:
-    """Estimate streams from industry profiles, match them and rank every viable pair; exit 2 on bad input."""
+    """Estimate streams from industry profiles, match them and rank the viable pairs by confidence (each
+    stream's best --top, or --all); exit 2 on bad input."""
     from matching.screening import screen
 
     parsed = _load(scenario)
     try:
-        result = screen(parsed)
+        result = screen(parsed, top=None if everything else top)
     except MatchingError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -111,7 +114,7 @@ def screen_command(
     _write(data, out)
     _summary(data, out)
     typer.echo(f"{len(result.estimated_supplies) + len(result.estimated_demands)} estimated streams, "
-               f"{len(result.candidates)} viable pairs ranked", err=out is None)
+               f"{len(result.candidates)} of {result.total_candidates} viable pairs ranked", err=out is None)
 
 
 def register(root: typer.Typer) -> None:

@@ -596,7 +596,11 @@ def proposal_public(session: Session, actor: Actor, proposal: Proposal, supply: 
         co2_avoided_t=proposal.co2_avoided_t if exact else None,
         explanation=proposal.explanation if exact else None,
         breakdown=proposal.breakdown if exact else None,
-        quality_unverified=proposal.quality_unverified, deal_id=deal_id, created_at=proposal.created_at)
+        quality_unverified=proposal.quality_unverified,
+        confidence=(proposal.confidence if exact or proposal.confidence is None else round(proposal.confidence, 1)),
+        reasons=[r if exact else {"code": r["code"]} for r in proposal.reasons or []
+                 if exact or r.get("code") != "thin_margin"],  # the margin would tell the distance
+        deal_id=deal_id, created_at=proposal.created_at)
 
 
 def list_proposals(*, session: Session, actor: Actor, run_id: int | None = None, status: str | None = None,

@@ -30,14 +30,15 @@ from backend.schemas import FirmCreate, ImportIssue, ImportSummary, ListingCreat
 from backend.services.listings import _check_semantics, data_quality
 
 COLUMNS = ("park", "firm", "industry_code", "contact_name", "contact_phone", "contact_email", "site",
-           "site_address", "site_access", "lat", "lon", "ref", "kind", "material", "quantity", "unit", "period",
-           "available_from", "available_to", "price", "disposal_cost", "logistics", "visibility", "status",
-           "attributes", "hw_code", "description")
+           "site_address", "site_access", "site_industries", "lat", "lon", "ref", "kind", "material", "quantity",
+           "unit", "period", "available_from", "available_to", "price", "disposal_cost", "logistics", "visibility",
+           "status", "attributes", "hw_code", "description")
 REQUIRED = ("firm", "industry_code", "site", "lat", "lon")
 LISTING_COLUMNS = ("kind", "material", "quantity", "unit")
 PREVIEW_ROWS = 50
 FIRM_FIELDS = ("industry_code", "contact_name", "contact_phone", "contact_email")
-SITE_FIELDS = ("address", "lat", "lon", "access")
+SITE_FIELDS = ("address", "lat", "lon", "access", "industry_codes")
+SITE_COLUMN = {"name": "site", "address": "site_address", "access": "site_access", "industry_codes": "site_industries"}
 LISTING_FIELDS = ("kind", "material", "quantity", "unit", "period", "available_from", "available_to",
                   "attributes", "price", "disposal_cost", "logistics", "visibility", "status", "hw_code",
                   "description")
@@ -211,11 +212,12 @@ def plan_import(*, session: Session, actor: Actor | None, data: bytes, filename:
             plan.error(number, "lat" if not _is_number(raw.get("lat", "")) else "lon", "not a number")
             continue
         try:
-            access = sorted({a.strip() for a in raw.get("site_access", "").replace("；", ";").split(";") if a.strip()})
+            access = sorted(set(_cell_list(raw.get("site_access", ""))))
             site_in = SiteCreate.model_validate({"firm_id": 0, "name": raw.get("site", ""), "lat": lat, "lon": lon,
-                                                 "address": raw.get("site_address") or None, "access": access})
+                                                 "address": raw.get("site_address") or None, "access": access,
+                                                 "industry_codes": _cell_list(raw.get("site_industries", ""))})
         except ValidationError as exc:
-            _pydantic_issues(plan, number, exc, {"name": "site", "address": "site_address", "access": "site_access"})
+            _pydantic_issues(plan, number, exc, SITE_COLUMN)
             continue
         firm_key = (park.id or 0, firm_in.name)
         firm_row = firm_in.model_dump() | {"_row": number}
@@ -225,12 +227,12 @@ def plan_import(*, session: Session, actor: Actor | None, data: bytes, filename:
                 plan.error(number, f, f"differs from row {earlier['_row']} for the same firm")
         site_key = (park.id or 0, firm_in.name, site_in.name)
         site_row = {"name": site_in.name, "address": site_in.address, "lat": site_in.lat, "lon": site_in.lon,
-                    "access": site_in.access, "_row": number}
+                    "access": site_in.access, "industry_codes": site_in.industry_codes, "_row": number}
         earlier_site = plan.sites.setdefault(site_key, site_row)
         for f in SITE_FIELDS:
-            if earlier_site[f] != site_row[f] and site_row[f] is not None and (f != "access" or site_row[f]):
-                plan.error(number, {"address": "site_address", "access": "site_access"}.get(f, f),
-                           f"differs from row {earlier_site['_row']} for the same site")
+            if earlier_site[f] != site_row[f] and site_row[f] is not None \
+                    and (f not in ("access", "industry_codes") or site_row[f]):
+                plan.error(number, SITE_COLUMN.get(f, f), f"differs from row {earlier_site['_row']} for the same site")
         ref = raw.get("ref")
         if ref:
             key = (park.id or 0, firm_in.name, ref)
@@ -242,6 +244,11 @@ def plan_import(*, session: Session, actor: Actor | None, data: bytes, filename:
             if listing is not None and len(plan.issues) == n_before:
                 plan.listings.append((park.id or 0, firm_in.name, site_in.name, listing | {"_row": number}))
     return plan
+
+
+def _cell_list(text: str) -> list[str]:
+    """A ``;``-separated cell (``；`` too) as its non-empty items."""
+    return [a.strip() for a in text.replace("；", ";").split(";") if a.strip()]
 
 
 def _is_number(text: str) -> bool:
@@ -337,7 +344,7 @@ def run_import(*, session: Session, actor: Actor | None, data: bytes, filename: 
             summary.sites_created += 1
             site = Site(firm_id=firm.id or 0, name=site_name, address=values["address"], lat=values["lat"],
                         lon=values["lon"], coarse_lat=coarse(values["lat"]), coarse_lon=coarse(values["lon"]),
-                        access=values["access"])
+                        access=values["access"], industry_codes=values["industry_codes"])
         elif _differs(site, values, SITE_FIELDS):
             summary.sites_updated += 1
             if not dry_run:

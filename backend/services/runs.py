@@ -370,6 +370,11 @@ def load_scope(session: Session, run: MatchRun) -> ScopeData:
     return data
 
 
+def site_industries(site: Site, firm: Firm) -> list[str]:
+    """What a site does for the matcher: its own GB/T 4754 codes, else its firm's industry."""
+    return list(site.industry_codes or ([firm.industry_code] if firm.industry_code else []))
+
+
 def _site_key(listing: Listing, site: Site) -> str:
     return f"s{site.id}p" if listing.visibility == "park" else f"s{site.id}"
 
@@ -384,7 +389,7 @@ def build_scenario(data: ScopeData, run: MatchRun, pr: ledger_svc.Pricing) -> di
         key = _site_key(listing, site)
         if key not in sites:
             sites[key] = {"id": key, "lat": site.lat, "lon": site.lon, "park": park.code,
-                          "province": park.province, "industry": firm.industry_code,
+                          "province": park.province, "industry": site_industries(site, firm),
                           "permits": sorted(set(data.permits.get(firm.id or 0, []))),
                           "access": list(site.access or [])}
             site_park[key] = park.id or 0
@@ -442,7 +447,8 @@ def _proposal_from_link(run: MatchRun, link: Any) -> Proposal:
                     distance_km=link.distance_km, mode=link.mode, unit_benefit=link.unit_benefit,
                     net_benefit=link.net_benefit, co2_avoided_t=link.co2_avoided_t,
                     explanation=link.explanation[:2000], quality_unverified=link.quality_unverified,
-                    breakdown=link.breakdown.to_json() if link.breakdown is not None else None)
+                    breakdown=link.breakdown.to_json() if link.breakdown is not None else None,
+                    confidence=link.confidence, reasons=[dict(r) for r in link.reasons])
 
 
 def _replace_untouched(session: Session, run: MatchRun, data: ScopeData) -> int:

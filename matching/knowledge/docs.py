@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from matching.knowledge.models import Factor, IndustryProfile, Intensity, KnowledgeBase
+from matching.knowledge.models import COVERED_DIVISIONS, Factor, IndustryProfile, Intensity, KnowledgeBase
 
 __all__ = ["number", "render_markdown"]
 
@@ -48,21 +48,41 @@ def _factor_rows(factors: dict[str, Factor] | None, names: dict[str, str]) -> li
              f.source] for key, f in sorted((factors or {}).items())]
 
 
-def _intensities(items: Sequence[Intensity], kb: KnowledgeBase) -> list[list[object]]:
-    return [[f"`{i.material}`", kb.materials[i.material].unit, i.per_unit_output, _range(i.low, i.high),
+def _intensities(items: Sequence[Intensity], kb: KnowledgeBase, *, needs: bool) -> list[list[object]]:
+    return [[f"`{i.material}`", *([i.use] if needs else []), kb.materials[i.material].unit, i.per_unit_output,
+             _range(i.low, i.high), f"{i.share_of_plants:.0%} (to confirm)" if i.to_confirm else "",
              _CONF[i.confidence], i.note or "", i.source] for i in items]
 
 
 def _profile(p: IndustryProfile, kb: KnowledgeBase) -> list[str]:
     out = [f"### {p.code} {p.name_zh} — {p.name_en}", "",
            f"Output unit: **{p.output_unit}**; typical size {_cell(p.typical_size)} {p.output_unit} per year "
-           f"({_CONF[p.confidence]}: {p.source})." + (f" {p.note}." if p.note else ""), ""]
-    header = ["material", "unit", f"per {p.output_unit}", "range", "conf.", "note", "source"]
+           f"({_CONF[p.confidence]}: {p.source})." + (f" {p.note}." if p.note else "")
+           + (f" Usually holds hazardous-waste permits for {', '.join(p.permits)}." if p.permits else ""), ""]
+    header = ["material", "unit", f"per {p.output_unit}", "range", "plants", "conf.", "note", "source"]
     if p.byproducts:
-        out += ["By-products:", "", *_table(header, _intensities(p.byproducts, kb))]
+        out += ["By-products:", "", *_table(header, _intensities(p.byproducts, kb, needs=False))]
     if p.needs:
-        out += ["Needs:", "", *_table(header, _intensities(p.needs, kb))]
+        out += ["Needs:", "", *_table([header[0], "use", *header[1:]], _intensities(p.needs, kb, needs=True))]
     return out
+
+
+def _coverage(kb: KnowledgeBase) -> list[list[object]]:
+    """Per covered division: its classes and how many resolve by their own, their group's or the division's
+    profile (or none)."""
+    rows: list[list[object]] = []
+    for division in COVERED_DIVISIONS:
+        classes = [c for c in kb.industries if len(c) == 4 and c.startswith(division)]
+        if not classes and division not in kb.industries:
+            continue
+        levels = {"own": 0, "group": 0, "division": 0, "none": 0}
+        for code in classes:
+            found = kb.profile_match(code)
+            levels[found[1] if found else "none"] += 1
+        name = kb.industries[division].name_zh if division in kb.industries else ""
+        rows.append([division, name, len(classes), levels["own"], levels["group"], levels["division"],
+                     levels["none"]])
+    return rows
 
 
 def render_markdown(kb: KnowledgeBase) -> str:
@@ -108,8 +128,9 @@ def render_markdown(kb: KnowledgeBase) -> str:
         "4. [Transport](#transport)",
         "5. [Benefit factors](#benefit-factors)",
         "6. [Industry profiles](#industry-profiles)",
-        "7. [Targets](#targets)",
-        "8. [Quality attributes](#quality-attributes)",
+        "7. [Receiving uses](#receiving-uses)",
+        "8. [Targets](#targets)",
+        "9. [Quality attributes](#quality-attributes)",
         "",
         "## Materials",
         "",
@@ -130,19 +151,24 @@ def render_markdown(kb: KnowledgeBase) -> str:
     out += ["## Substitution rules", "",
             "`ratio` is units of the replaced material per unit of by-product (canonical units); "
             "`max share` is the largest part of the receiver's need of that material the by-product may "
-            "cover. Quality gates apply to listing attributes: a listing that does not report an attribute "
-            "is not rejected but flagged *quality unverified*. Pretreatment cost is yuan per unit of "
-            "by-product. Heat grades: high = steam above 120 °C, medium = hot water 60–120 °C, low = below "
-            "60 °C (heat pumps).", ""]
+            "cover. A rule serves only receivers whose GB/T 4754 code starts with one of its `receivers` "
+            "(— = any industry) and, when the want states its use, that use. Quality gates apply to listing "
+            "attributes after the pretreatment's effects (`attribute×factor`): a listing that does not "
+            "report an attribute is not rejected but flagged *quality unverified*, unless the gate is "
+            "required (`!`: most of the material fails it). Pretreatment cost is yuan per unit of "
+            "by-product; a gate fee is what a treatment receiver usually charges. Heat grades: high = steam "
+            "above 120 °C, medium = hot water 60–120 °C, low = below 60 °C; a grade below its use's needs a "
+            "heat pump.", ""]
     for material in sorted({rule.material for rule in kb.substitutions}):
         rules = kb.rules_from(material)
         out += [f"### `{material}` — {names[material]}", ""]
         out += _table(
-            ["use", "replaces", "ratio", "max share", "quality gates", "pretreatment (yuan/unit)", "grade",
-             "restrictions", "conf.", "source"],
-            [[r.use, f"`{r.replaces}`", f"{r.ratio:g} {kb.materials[r.replaces].unit}/"
+            ["use", "receivers", "replaces", "ratio", "max share", "quality gates", "pretreatment (yuan/unit)",
+             "effects", "gate fee", "grade", "restrictions", "conf.", "source"],
+            [[r.use, ", ".join(r.receivers), f"`{r.replaces}`", f"{r.ratio:g} {kb.materials[r.replaces].unit}/"
               f"{kb.materials[r.material].unit}", r.max_share, r.gates_text,
               f"{r.pretreatment} ({r.pretreatment_cost:g})" if r.pretreatment else "",
+              "; ".join(f"{a}×{f:g}" for a, f in r.pretreatment_effects), r.gate_fee,
               r.temperature_grade, r.restrictions, _CONF[r.confidence], r.source] for r in rules])
 
     out += ["## Restrictions", "", "Uses that are not allowed whatever the quality (— = any use).", ""]
@@ -153,15 +179,22 @@ def render_markdown(kb: KnowledgeBase) -> str:
             "code, a transfer manifest, and approval for inter-provincial moves.", ""]
 
     out += ["## Transport", "", "Costs are per canonical unit of the mode (t·km for bulk modes, GJ·km for "
-            "heat and gas). Pipeline capex is annualised with the capital recovery factor.", ""]
+            "heat and gas). Pipeline capex is annualised with the capital recovery factor and charged in "
+            "every mode: spread over the most a link could carry (linear mode, screening) or as the link's "
+            "fixed cost (MILP). Pipelines are routed by their route factor, the other modes by the origin "
+            "province's circuity.", ""]
     out += _table(
         ["mode", "unit", "yuan/unit·km", "handling yuan/unit", "kg CO2/unit·km", "forms", "only", "max km",
-         "capex yuan/km", "rate", "years", "annualised yuan/km·a", "loss/km", "conf.", "source"],
+         "capex yuan/km", "rate", "years", "annualised yuan/km·a", "loss/km", "route factor", "conf.", "source"],
         [[f"`{t.id}`", t.unit, t.cost_per_unit_km, t.handling_per_unit, t.co2_kg_per_unit_km,
           ", ".join(sorted(t.forms)), ", ".join(sorted(t.materials)), t.max_distance_km, t.capex_per_km,
           t.annualisation_rate, t.lifetime_years,
           round(t.annualised_capex_per_km) if t.annualised_capex_per_km is not None else None,
-          t.loss_per_km, _CONF[t.confidence], t.source] for t in kb.transport_modes.values()])
+          t.loss_per_km, t.route_factor, _CONF[t.confidence], t.source] for t in kb.transport_modes.values()])
+    out += ["### Economic radius per material", "",
+            "Beyond this routed distance an exchange of the material is not offered, whatever the mode.", ""]
+    out += _table(["material", "name", "km", "unit", "range", "conf.", "source"],
+                  _factor_rows(dict(kb.factors.get("economic_radius", {})), names))
     out += ["### Circuity (road distance ÷ great-circle distance)", ""]
     circuity = kb.factors.get("circuity", {})
     out += _table(["province", "", "factor", "conf.", "source"],
@@ -186,9 +219,22 @@ def render_markdown(kb: KnowledgeBase) -> str:
 
     out += ["## Industry profiles", "",
             "Keyed by GB/T 4754-2017 code. A class without its own profile falls back to its 3-digit group, "
-            "then its 2-digit division. Intensities are per unit of output.", ""]
+            "then its 2-digit division; a fallback lists only what essentially every class under it has, and "
+            "streams estimated from it get a lower confidence. Intensities are per unit of output; `plants` "
+            "is the share of plants of the class that have a stream (below 100 %: to confirm). A need's "
+            "`use` decides which rules, and for heat which grade, serve it.", "",
+            "### How the classes resolve", "",
+            "Every class of the divisions 06–46 (mining, manufacturing, utilities), 77 and 78 (environmental "
+            "and public-facility services) in `industries.csv`, by the profile it gets.", ""]
+    out += _table(["division", "名称", "classes", "own profile", "group's", "division's", "none"], _coverage(kb))
     for code in sorted(kb.profiles, key=lambda c: (c.ljust(4, "0"), len(c))):
         out += _profile(kb.profiles[code], kb)
+
+    out += ["## Receiving uses", "", "What a receiver does with a material; heat uses need a temperature grade.",
+            ""]
+    out += _table(["use", "中文", "English", "grade", "conf.", "source"],
+                  [[f"`{u.id}`", u.name_zh, u.name_en, u.temperature_grade, _CONF[u.confidence], u.source]
+                   for u in sorted(kb.uses.values(), key=lambda u: u.id)])
 
     out += ["## Targets", ""]
     out += _table(["id", "中文", "year", "rate", "families", "materials", "conf.", "source"],

@@ -26,6 +26,9 @@ GATE_OPS: tuple[str, ...] = ("<=", ">=", "==", "<", ">")  # two-character operat
 TEMPERATURE_GRADES: frozenset[str] = frozenset(get_args(TemperatureGrade))
 #: temperature grades from coldest to hottest: a heat source serves a use of its own grade or a colder one
 GRADE_ORDER: dict[str, int] = {"low": 0, "medium": 1, "high": 2}
+#: GB/T 4754-2017 divisions whose every class resolves to an industry profile (its own, its group's or its
+#: division's): mining, manufacturing and utilities (06–46), environmental and public-facility services (77, 78)
+COVERED_DIVISIONS: tuple[str, ...] = (*(f"{d:02d}" for d in range(6, 47)), "77", "78")
 #: words that name a heat pump in a rule's pretreatment (the only way to lift heat to a hotter grade)
 HEAT_PUMP_WORDS: tuple[str, ...] = ("heat pump", "热泵")
 

@@ -94,8 +94,10 @@ def test_run_lifecycle_through_the_api(client_as: Any, world: World, exchange: d
     for p in proposals["data"]:
         assert p["explanation"] and p["quantity"] > 0 and p["unit_benefit"] > 0
         parts = p["breakdown"]  # the explanation's parts, for telling it in the page's language
-        assert parts["value"] + parts["disposal_avoided"] - parts["pretreatment"] - parts["transport"] == \
-            pytest.approx(p["unit_benefit"], rel=1e-9)
+        assert parts["value"] + parts["disposal_avoided"] - parts["pretreatment"] - parts["transport"] \
+            - parts["pipeline"] == pytest.approx(p["unit_benefit"], rel=1e-9)
+        assert parts["rule"] and 0 < p["confidence"] <= 1  # the rule used, and how far to trust the link
+        assert isinstance(p["reasons"], list)
         assert p["supply"]["firm_id"] == world["firm_a1"]  # park_a only: firm_b1's wants are out of scope
     assert client_as("fu_same_park").get("/api/v1/proposals").json()["count"] == len(
         [p for p in proposals["data"] if p["demand"]["firm_id"] == world["firm_a2"]])
@@ -305,6 +307,8 @@ def test_proposals_keep_listings_confidential(client_as: Any, world: World, exch
         assert p["supply"]["firm_name"] is None and p["supply"]["quantity"] is None
         assert p["explanation"] is None and p["net_benefit"] is None and p["distance_km"] % 10 == 0
         assert p["breakdown"] is None  # its parts would give the exact figures away as well
+        assert p["confidence"] == round(p["confidence"], 1)  # the distance margin in it is coarsened too
+        assert all(set(r) == {"code"} and r["code"] != "thin_margin" for r in p["reasons"])
     whole = [p for p in client_as("fu_own").get("/api/v1/proposals?limit=500").json()["data"]
              if p["supply"]["id"] == world["l_anon"]]
     assert whole and not whole[0]["anonymised"] and whole[0]["quantity"] > 0 and whole[0]["breakdown"]

@@ -116,3 +116,113 @@ def test_cli_match_and_screen(tmp_path: Any, base_doc: dict[str, Any]) -> None:
     res = runner.invoke(app, ["match", str(path)])
     assert res.exit_code == 2
     assert "$.sites[0].lat" in res.output
+
+
+# --- receivers, uses, several codes, confidence, permits to verify, top per stream -----------------------
+def rich_kb() -> KnowledgeBase:
+    """The mini knowledge base plus heat (graded uses), a hazardous waste oil a kiln usually may take, and
+    profiles with a to-confirm by-product, a group fallback and a class of several activities."""
+    import dataclasses
+
+    from matching.knowledge.models import Use
+
+    kb = mini_kb()
+
+    def mat(mid: str, form: str = "solid", unit: str = "t") -> Material:
+        return Material(mid, mid, mid, "test", form, unit, None, None, None, False, None, "test", "estimate")
+
+    materials = {**kb.materials, "hot_water": mat("hot_water", "heat", "GJ"), "heat": mat("heat", "heat", "GJ"),
+                 "coal": mat("coal")}
+    rules = (*kb.substitutions,
+             SubstitutionRule("hw-dh", "hot_water", "heat", "district_heating", 1.0, 1.0, (), "heat exchanger", 3.0,
+                              "medium", None, "test", "estimate", receivers=("4430",)),
+             SubstitutionRule("oil-kiln", "waste_oil", "coal", "kiln_fuel", 1.0, 0.3, (), None, 0.0, None, None,
+                              "test", "sourced", receivers=("3011",)))
+    pipe = TransportMode("pipe", "管", "pipe", "GJ", 0.02, 1.0, 0.0, frozenset({"heat"}), 40.0, 100.0, 0.0, 20,
+                         0.001, "test", "estimate", frozenset({"hot_water"}), route_factor=1.1)
+    road = dataclasses.replace(kb.transport_modes["road"], forms=frozenset({"solid", "liquid"}))
+    uses = {u: Use(u, u, u, g, "test", "estimate") for u, g in
+            (("district_heating", "medium"), ("concrete", None), ("kiln_fuel", None), ("common_cement", None))}
+    profiles = {
+        "4411": IndustryProfile("4411", "火力发电", "coal power", "GWh", 1000.0, (
+            Intensity("fly_ash", 100.0, None, None, "test", "estimate"),
+            Intensity("hot_water", 5000.0, None, None, "test", "estimate", share_of_plants=0.5)), (), "test",
+            "estimate"),
+        "3011": IndustryProfile("3011", "水泥制造", "cement", "t", 1e6, (), (
+            Intensity("cement", 0.2, None, None, "test", "estimate", use="concrete"),
+            Intensity("coal", 0.1, None, None, "test", "sourced", use="kiln_fuel")), "test", "estimate",
+            permits=("HW08",)),
+        "443": IndustryProfile("443", "热力", "heat supply (group)", "GJ", 1e6, (), (
+            Intensity("heat", 1.0, None, None, "test", "estimate", use="district_heating"),), "test", "estimate"),
+        "2511": IndustryProfile("2511", "炼油", "refining", "t", 1e6, (
+            Intensity("waste_oil", 0.001, None, None, "test", "estimate"),), (), "test", "estimate"),
+    }
+    return dataclasses.replace(kb, materials=materials, substitutions=rules, profiles=profiles, uses=uses,
+                               transport_modes={"road": road, "pipe": pipe}, prices={**kb.prices, "heat": 45.0,
+                                                                                    "coal": 800.0},
+                               co2_factors={**kb.co2_factors, "heat": 0.11, "coal": 1.9},
+                               disposal_costs={**kb.disposal_costs, "waste_oil": 4000.0})
+
+
+def _sites(*sites: tuple[str, float, float, Any]) -> dict[str, Any]:
+    return {"name": "park", "supplies": [], "demands": [],
+            "sites": [{"id": sid, "lat": lat, "lon": lon, **({"industry": ind} if ind else {})}
+                      for sid, lat, lon, ind in sites]}
+
+
+def test_rules_serve_only_their_receivers_and_uses() -> None:
+    kb = rich_kb()
+    doc = _sites(("power", 39.0, 118.0, "4411"), ("heating", 39.05, 118.05, "4430"),
+                 ("concrete", 39.02, 118.02, "3021"))
+    doc["demands"] = [{"id": "h2", "site": "concrete", "material": "heat", "quantity": 1000}]
+    out = screen(load_scenario(doc, knowledge_base=kb), top=None)
+    heat = [c for c in out.candidates if c["material"] == "hot_water"]
+    # the heating company (4430: its group's profile 443) gets hot water for district heating; the concrete
+    # plant's stated heat want is no district heating network: the rule does not serve it
+    assert {c["to_site"] for c in heat} == {"heating"}
+    assert all(c["use"] == "district_heating" and c["rule"] == "hw-dh" for c in heat)
+    (need,) = [d for d in out.estimated_demands if d.material == "heat"]
+    assert need.use == "district_heating" and need.estimate is not None and need.estimate.level == "group"
+    # a stated use the rule does not have: no candidate either
+    doc["demands"] = [{"id": "h3", "site": "heating", "material": "heat", "quantity": 1000, "use": "concrete"}]
+    out = screen(load_scenario(doc, knowledge_base=kb), top=None)
+    assert not [c for c in out.candidates if c["demand"] == "h3"]
+
+
+def test_confidence_follows_share_of_plants_fallbacks_and_permits() -> None:
+    kb = rich_kb()
+    doc = _sites(("power", 39.0, 118.0, "4411"), ("heating", 39.05, 118.05, "4430"),
+                 ("kiln", 39.03, 118.03, "3011"), ("refinery", 39.04, 118.01, ["2511", "4411"]))
+    out = screen(load_scenario(doc, knowledge_base=kb), top=None)
+    supplies = {(s.site, s.material): s for s in out.estimated_supplies}
+    # a site of two activities gets both profiles' streams
+    assert {("refinery", "waste_oil"), ("refinery", "fly_ash")} <= set(supplies)
+    hot = supplies[("power", "hot_water")]
+    assert hot.confidence == pytest.approx(0.7 * 0.5) and hot.estimate is not None
+    assert hot.estimate.share_of_plants == 0.5
+    by_pair = {(c["from_site"], c["to_site"], c["material"]): c for c in out.candidates}
+    heat = by_pair[("power", "heating", "hot_water")]
+    reasons = {r["code"]: r for r in heat["reasons"]}
+    assert reasons["estimated_supply"]["share_of_plants"] == 0.5 and reasons["estimated_demand"]["level"] == "group"
+    assert heat["confidence"] < by_pair[("power", "kiln", "fly_ash")]["confidence"]
+    # the kiln's permits were not stated, its industry usually holds HW08: waste oil, permit to verify
+    oil = by_pair[("refinery", "kiln", "waste_oil")]
+    assert oil["permit_to_verify"] and "permit_to_verify" in {r["code"] for r in oil["reasons"]}
+    # stated permits that do not cover it: no candidate
+    doc["sites"][2]["permits"] = ["HW17"]
+    out = screen(load_scenario(doc, knowledge_base=kb), top=None)
+    assert not [c for c in out.candidates if c["material"] == "waste_oil"]
+
+
+def test_each_stream_keeps_its_best_pairs() -> None:
+    kb = mini_kb()
+    sites = [("power", 39.0, 118.0, "4411")] + [(f"c{i}", 39.0 + 0.05 * i, 118.0, "3011") for i in range(1, 6)]
+    everything = screen(load_scenario(_sites(*sites), knowledge_base=kb), top=None)
+    best_two = screen(load_scenario(_sites(*sites), knowledge_base=kb), top=2)
+    assert len(everything.candidates) == 5 == everything.total_candidates
+    # one supply, five demands: the supply keeps its best 2, each demand its best (the only) pair: all five
+    assert len(best_two.candidates) == 5
+    best_one = screen(load_scenario(_sites(*sites), knowledge_base=kb), top=1)
+    assert [c["to_site"] for c in best_one.candidates] == [c["to_site"] for c in everything.candidates]
+    ranks = [c["expected_benefit"] for c in everything.candidates]
+    assert ranks == sorted(ranks, reverse=True) and everything.candidates[0]["to_site"] == "c1"  # the nearest

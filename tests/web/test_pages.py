@@ -194,6 +194,31 @@ def test_sites_create_and_edit_with_inline_errors(page_client: Callable[[str], T
     assert done.status_code == 200 and "备用厂区" in done.text and "唐山" in done.text
 
 
+def test_a_site_s_industry_codes_are_edited_on_the_page(page_client: Callable[[str], TestClient],
+                                                        world: World) -> None:
+    from backend.db import new_session
+    from backend.models import Site
+
+    site_id = world["site_a1_spare"]
+    with new_session() as session:  # the site has a rail siding: editing other fields must keep it
+        site = session.get(Site, site_id)
+        assert site is not None
+        site.access = ["rail"]
+        session.commit()
+    client = page_client("fu_own")
+    form = client.get(f"/sites/{site_id}/edit")
+    assert f'id="s{site_id}-industry_codes"' in form.text
+    bad = client.post(f"/sites/{site_id}", data={"name": "备用厂区", "lat": "39", "lon": "118",
+                                                 "industry_codes": "4412; 热电"})
+    assert bad.status_code == 422 and f'id="s{site_id}-industry_codes-error"' in bad.text
+    done = client.post(f"/sites/{site_id}", data={"name": "备用厂区", "lat": "39", "lon": "118",
+                                                  "industry_codes": "4412；4430"})
+    assert done.status_code == 200 and "4412; 4430" in done.text
+    with new_session() as session:
+        site = session.get(Site, site_id)
+        assert site is not None and site.industry_codes == ["4412", "4430"] and site.access == ["rail"]
+
+
 def test_planner_reads_a_firm_without_edit_controls(page_client: Callable[[str], TestClient], world: World) -> None:
     page = page_client("planner").get(f"/firms/{world['firm_a1']}", headers={"HX-Request": ""})
     assert page.status_code == 200 and "甲电厂" in page.text

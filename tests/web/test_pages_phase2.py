@@ -226,13 +226,14 @@ def test_proposal_explanations_follow_the_page_language(page_client: Callable[[s
     assert proposal["breakdown"]["binding"] == ["supply", "demand"]  # 123,456 t on either side
     supplier = page_client("fu_own")
     zh = _explanation_of(supplier.get("/proposals", params={"lang": "zh"}).text, proposal["id"])
-    assert re.fullmatch(r"脱硫石膏替代天然石膏，公路运输 [\d.]+ 公里：净收益 [\d,.]+ 元/t（材料价值 [\d,.]+ \+ "
-                        r"避免处置费 [\d,.]+ − 运输 [\d.]+）；约束：供给已全部利用、需求已满足"
+    assert re.fullmatch(r"脱硫石膏替代天然石膏，用于水泥缓凝剂，公路运输 [\d.]+ 公里：净收益 [\d,.]+ 元/t"
+                        r"（材料价值 [\d,.]+ \+ 避免处置费 [\d,.]+ − 运输 [\d.]+）；约束：供给已全部利用、需求已满足"
                         r"(；质量未核实（未报告相关指标）)?。", zh), zh
     assert not re.search(r"[A-Za-z]{2,}", zh.replace("km", ""))  # no English left: names, mode, limits
     en = _explanation_of(supplier.get("/proposals", params={"lang": "en"}).text, proposal["id"])
-    assert re.fullmatch(r"Flue-gas desulphurisation gypsum replaces Natural gypsum, [\d.]+ km by road: [\d,.]+ "
-                        r"yuan per t net \([\d,.]+ value \+ [\d,.]+ disposal avoided − [\d.]+ transport\); "
+    assert re.fullmatch(r"Flue-gas desulphurisation gypsum replaces Natural gypsum for Cement retarder, "
+                        r"[\d.]+ km by road: [\d,.]+ yuan per t net "
+                        r"\([\d,.]+ value \+ [\d,.]+ disposal avoided − [\d.]+ transport\); "
                         r"limits reached: supply fully used, demand filled"
                         r"(; quality unverified \(attribute not reported\))?\.", en), en
     run = manager.get(f"/runs/{proposal['run_id']}", params={"lang": "en"})

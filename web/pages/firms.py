@@ -4,6 +4,7 @@ Firm users work on their own firm; park managers on the firms of their parks; ad
 read. Every change goes through the API's services, so the same rules and validation apply.
 """
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -31,7 +32,14 @@ Form = Annotated[dict[str, str], Depends(read_form)]
 LISTING_FIELDS = ("site_id", "ref", "kind", "material", "quantity", "unit", "period", "available_from",
                   "available_to", "price", "disposal_cost", "logistics", "visibility", "status", "description")
 NEW_LISTING = {"kind": "have", "period": "year", "status": "active", "visibility": "public"}
-SITE_FIELDS = ("name", "address", "lat", "lon")
+SITE_FIELDS = ("name", "address", "lat", "lon", "industry_codes")
+
+
+def _site_values(form: dict[str, str]) -> dict[str, Any]:
+    """The site form's fields; industry codes typed as ``3011; 4430`` (any of ; ， ； or spaces between)."""
+    values: dict[str, Any] = {k: form.get(k, "") for k in SITE_FIELDS}
+    values["industry_codes"] = [c for c in re.split(r"[;,，；\s]+", values["industry_codes"]) if c]
+    return values
 
 
 def _firm_for(session: Session, viewer: Viewer, firm_id: int, *, edit: bool) -> Firm:
@@ -155,7 +163,7 @@ def close_listing(request: Request, session: SessionDep, viewer: CurrentViewer, 
 @router.post("/firms/{firm_id}/sites")
 def create_site(request: Request, session: SessionDep, viewer: CurrentViewer, firm_id: int, form: Form) -> Response:
     firm = _firm_for(session, viewer, firm_id, edit=True)
-    site_in, errors = validate(SiteCreate, {"firm_id": firm_id} | {k: form.get(k, "") for k in SITE_FIELDS})
+    site_in, errors = validate(SiteCreate, {"firm_id": firm_id} | _site_values(form))
     if site_in is not None:
         new_site = site_in
         _, errors = submit(session, lambda: sites_svc.create_site(session=session, actor=viewer.actor,
@@ -186,16 +194,17 @@ def site_card(request: Request, session: SessionDep, viewer: CurrentViewer, site
 def edit_site_form(request: Request, session: SessionDep, viewer: CurrentViewer, site_id: int) -> Response:
     site, _firm = _site(session, viewer, site_id, edit=True)
     values = {k: "" if getattr(site, k) is None else str(getattr(site, k)) for k in SITE_FIELDS}
+    values["industry_codes"] = "; ".join(site.industry_codes or [])
     return render(request, "partials/site_form.html", {"site_id": site_id, "form": values, "errors": {}})
 
 
 @router.post("/sites/{site_id}")
 def update_site(request: Request, session: SessionDep, viewer: CurrentViewer, site_id: int, form: Form) -> Response:
     site, _firm = _site(session, viewer, site_id, edit=True)
-    values: dict[str, Any] = {"firm_id": site.firm_id} | {k: form.get(k, "") for k in SITE_FIELDS}
+    values: dict[str, Any] = {"firm_id": site.firm_id} | _site_values(form)
     site_in, errors = validate(SiteCreate, values)
-    if site_in is not None:
-        site_update = SiteUpdate.model_validate(site_in.model_dump(exclude={"firm_id"}))
+    if site_in is not None:  # only the form's fields change (the site's access stays as it is)
+        site_update = SiteUpdate.model_validate(site_in.model_dump(include=set(SITE_FIELDS)))
         updated, errors = submit(session, lambda: sites_svc.update_site(session=session, actor=viewer.actor,
                                                                         site_id=site_id, site_in=site_update),
                                  conflict_field="name")

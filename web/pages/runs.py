@@ -13,6 +13,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from sqlmodel import Session
 from starlette.responses import Response
 
+from backend import policy
 from backend.api.deps import SessionDep
 from backend.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from backend.kb import get_kb
@@ -20,10 +21,11 @@ from backend.models import Park
 from backend.schemas_deals import DealCreate, RunCreate
 from backend.services import deals as deals_svc
 from backend.services import runs as runs_svc
+from backend.services import screening as screening_svc
 from backend.services.query import MAX_LIMIT
+from matching.screening import DEFAULT_TOP
 from web.deps import CurrentViewer, Viewer, managed_parks, require_role
 from web.forms import FieldError, domain_errors
-from web.screening import MODES, screen_park
 from web.templating import is_htmx, render
 
 router = APIRouter(include_in_schema=False)
@@ -171,15 +173,17 @@ def _forward_in(request: Request, session: Session, viewer: Viewer, run_id: int,
 # --- screening -----------------------------------------------------------------------------------------
 @router.get("/parks/{park_id}/screening")
 def screening_page(request: Request, session: SessionDep, viewer: CurrentViewer, park_id: int,
-                   mode: str = "profiles") -> Response:
-    require_role(viewer, "park_manager", "admin", "planner")
+                   mode: str = "profiles", all: bool = False) -> Response:
     park = session.get(Park, park_id)
     if park is None:
         raise NotFound(f"park {park_id} not found")
-    if viewer.role == "park_manager" and park_id not in viewer.actor.park_ids:
-        raise PermissionDenied("you do not manage this park")
-    mode = mode if mode in MODES else "profiles"
-    result = screen_park(session, viewer.actor, park, mode)
-    session.rollback()  # a screening stores nothing
-    return render(request, "screening.html", {"park": park, "result": result, "mode": mode,
-                                              "materials": get_kb().materials})
+    mode = mode if mode in screening_svc.MODES else "profiles"
+    if mode == "combined" and not policy.can_screen_park(viewer.actor, park, with_listings=True):
+        mode = "profiles"  # planners screen from profiles only
+    result = screening_svc.screen_park(session=session, actor=viewer.actor, park_id=park_id, mode=mode,
+                                       top=None if all else DEFAULT_TOP)
+    return render(request, "screening.html", {
+        "park": park, "result": result, "mode": mode, "show_all": all, "result_top": DEFAULT_TOP,
+        "materials": get_kb().materials,
+        "modes": [m for m in screening_svc.MODES
+                  if m == "profiles" or policy.can_screen_park(viewer.actor, park, with_listings=True)]})
