@@ -28,11 +28,12 @@ from backend.models import (
     Site,
     User,
     UserPark,
+    WasteLedgerEntry,
     utcnow,
 )
 
 AUDITED = (Park, Firm, Site, Listing, Permit, User, UserPark, ApiToken,
-           MatchRun, Proposal, Deal, DealEvent, DealNote, Delivery, RegionalOverride)
+           MatchRun, Proposal, Deal, DealEvent, DealNote, Delivery, RegionalOverride, WasteLedgerEntry)
 SECRET_FIELDS = frozenset({"password_hash", "token_hash"})
 SKIPPED_FIELDS = frozenset({"created_at", "updated_at"})
 

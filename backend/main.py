@@ -11,6 +11,7 @@ from backend import audit  # noqa: F401  (registers the audit-log hooks)
 from backend.api import audit as audit_api
 from backend.api import (
     auth,
+    baseline,
     deals,
     exports,
     firms,
@@ -52,7 +53,7 @@ def create_app() -> FastAPI:
                   lifespan=lifespan)
     api = APIRouter(prefix=API_PREFIX)
     for module in (auth, users, parks, firms, sites, listings, permits, imports, materials, audit_api, deals,
-                   runs, kpis, network, exports):
+                   runs, kpis, network, exports, baseline):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)

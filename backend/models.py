@@ -54,6 +54,8 @@ class Park(SQLModel, table=True):
     province: str = Field(max_length=40, index=True)
     lat: float
     lon: float
+    # a bulk-solid-waste utilisation demonstration base (大宗固体废弃物综合利用基地): its own targets apply
+    demonstration_base: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 
@@ -327,7 +329,11 @@ class DealNote(SQLModel, table=True):
 
 
 class Delivery(SQLModel, table=True):
-    """A recorded delivery on an active deal (canonical unit of the supply's material)."""
+    """A recorded delivery on an active deal (canonical unit of the supply's material).
+
+    Deliveries are never deleted: a wrong one is voided (who, when, why) and, if need be, re-recorded as a new
+    row that ``corrects`` it. Only deliveries that are not voided count anywhere.
+    """
 
     __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -335,7 +341,15 @@ class Delivery(SQLModel, table=True):
     delivered_on: date
     quantity: float
     manifest_number: str | None = Field(default=None, max_length=40, description="转移联单 number")
+    document_ref: str | None = Field(default=None, max_length=80,
+                                     description="the evidence: weighbridge ticket, invoice or receipt number")
     note: str | None = Field(default=None, max_length=1000)
+    # the explicit override when the year's deliveries exceed the agreed quantity beyond the tolerance
+    over_agreed_reason: str | None = Field(default=None, max_length=1000)
+    corrects_id: int | None = Field(default=None, foreign_key="delivery.id", ondelete="SET NULL")
+    voided_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    voided_by: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+    void_reason: str | None = Field(default=None, max_length=1000)
     created_by: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
     created_at: datetime = _ts()
 
@@ -354,5 +368,35 @@ class RegionalOverride(SQLModel, table=True):
     key: str = Field(max_length=64)
     value: float
     note: str | None = Field(default=None, max_length=400)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+# --- the firms' statutory solid-waste ledgers (issue 12) ------------------------------------------------
+class WasteLedgerEntry(SQLModel, table=True):
+    """One line of a firm's 一般工业固体废物管理台账: per material and month (1–12) or whole year (``month`` 0),
+    in the material's canonical unit. ``stock_utilised`` is the part of the utilised quantities that came out
+    of earlier years' storage (综合利用往年贮存量); the official rate divides by generation plus it."""
+
+    __tablename__ = "waste_ledger_entry"
+    __table_args__ = (
+        UniqueConstraint("firm_id", "material", "year", "month", name="uq_waste_ledger_entry_key"),
+        CheckConstraint("month >= 0 AND month <= 12", name="month_range"),
+        CheckConstraint("generated >= 0 AND utilised_in_house >= 0 AND sent_for_utilisation >= 0 AND stored >= 0 "
+                        "AND disposed >= 0 AND stock_utilised >= 0", name="non_negative"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    firm_id: int = Field(foreign_key="firm.id", index=True, ondelete="CASCADE")
+    material: str = Field(max_length=64, index=True)
+    year: int = Field(index=True)
+    month: int = Field(default=0)
+    generated: float = 0.0
+    utilised_in_house: float = 0.0
+    sent_for_utilisation: float = 0.0
+    stored: float = 0.0
+    disposed: float = 0.0
+    stock_utilised: float = 0.0
+    source: str | None = Field(default=None, max_length=200, description="the file it was imported from")
+    created_by: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
     created_at: datetime = _ts()
     updated_at: datetime = _ts()

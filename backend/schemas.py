@@ -44,6 +44,7 @@ class ParkBase(Strict):
     province: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=40)]
     lat: Latitude
     lon: Longitude
+    demonstration_base: bool = False
 
 
 class ParkCreate(ParkBase):
@@ -57,6 +58,7 @@ class ParkUpdate(Strict):
     province: Annotated[str, StringConstraints(min_length=2, max_length=40)] | None = None
     lat: Latitude | None = None
     lon: Longitude | None = None
+    demonstration_base: bool | None = None
 
 
 class ParkPublic(ParkBase):
@@ -190,6 +192,16 @@ class QuantityBand(BaseModel):
     max: float | None
 
 
+class QuantityWarningPublic(BaseModel):
+    """An outlier figure, accepted: above what a typical large plant of its kind states (canonical unit)."""
+
+    code: str
+    field: str
+    value: float
+    typical_max: float
+    unit: str
+
+
 class ListingPublic(BaseModel):
     """A listing as one viewer sees it. ``anonymised`` rows carry no firm, site, exact place or quantity."""
 
@@ -222,6 +234,7 @@ class ListingPublic(BaseModel):
     description: str | None
     data_quality: str
     distance_km: float | None = None
+    warnings: list[QuantityWarningPublic] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
 
@@ -347,6 +360,8 @@ class ImportIssue(BaseModel):
     row: int | None
     column: str | None
     msg: str
+    code: str | None = None  # a stable name of the problem, for interfaces that word it in their own language
+    values: dict[str, str] = Field(default_factory=dict)
 
 
 class ImportSummary(BaseModel):
@@ -361,4 +376,5 @@ class ImportSummary(BaseModel):
     listings_updated: int = 0
     unchanged: int = 0
     errors: list[ImportIssue] = Field(default_factory=list)
+    warnings: list[ImportIssue] = Field(default_factory=list)
     preview: list[dict[str, Any]] = Field(default_factory=list)

@@ -235,7 +235,22 @@ class DeliveryCreate(Strict):
     quantity: Quantity
     manifest_number: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{4,40}$")] | None = Field(
         default=None, description="转移联单 number; required for hazardous waste")
+    document_ref: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)] | None = \
+        Field(default=None, description="weighbridge ticket, invoice or receipt number (the evidence)")
     note: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    over_agreed_reason: Reason | None = Field(
+        default=None, description="why this year's deliveries may exceed the agreed quantity beyond the tolerance "
+                                  "(an explicit, audited override)")
+
+
+class DeliveryVoid(Strict):
+    reason: Reason
+
+
+class DeliveryCorrection(DeliveryCreate):
+    """Re-record a delivery: the old one is voided with ``reason`` and this one recorded in its place."""
+
+    reason: Reason
 
 
 class DealGates(BaseModel):
@@ -308,7 +323,12 @@ class DeliveryPublic(BaseModel):
     delivered_on: date
     quantity: float
     manifest_number: str | None
+    document_ref: str | None = None
     note: str | None
+    over_agreed_reason: str | None = None
+    corrects_id: int | None = None
+    voided_at: datetime | None = None
+    void_reason: str | None = None
     created_at: datetime
 
 

@@ -25,7 +25,9 @@ ERROR_KEYS = {
     "string_pattern_mismatch": "err.pattern", "string_too_long": "err.too_long", "literal_error": "err.choice",
     "date_parsing": "err.date", "date_from_datetime_parsing": "err.date", "finite_number": "err.number",
     "unknown_material": "err.unknown_material", "bad_unit": "err.bad_unit", "conflict": "err.conflict",
-    "too_large": "err.too_large",
+    "too_large": "err.too_large", "implausible_quantity": "err.implausible_quantity",
+    "delivery_in_future": "err.delivery_in_future", "delivery_before_active": "err.delivery_before_active",
+    "delivery_over_agreed": "err.delivery_over_agreed",
 }
 
 
@@ -72,7 +74,8 @@ def domain_errors(exc: InvalidInput) -> Errors:
     errors: Errors = {}
     for err in exc.errors:
         loc = [p for p in err.get("loc", []) if isinstance(p, str) and p not in ("body", "query")]
-        errors.setdefault(loc[-1] if loc else "__all__", _error(str(err.get("type", "")), str(err["msg"])))
+        errors.setdefault(loc[-1] if loc else "__all__",
+                          _error(str(err.get("type", "")), str(err["msg"]), err.get("ctx")))
     return errors
 
 
@@ -95,7 +98,8 @@ def submit(session: Session, call: Callable[[], T], *, conflict_field: str) -> t
 
 # a refusal's reason code (``Conflict.code``) -> catalogue key; refusals without one show the service's message
 STATE_KEYS = {"permit_missing": "err.state.permit_missing", "approval_missing": "err.state.approval_missing",
-              "deal_not_active": "err.state.deal_not_active", "terms_missing": "err.state.terms_missing"}
+              "deal_not_active": "err.state.deal_not_active", "terms_missing": "err.state.terms_missing",
+              "delivery_voided": "err.state.delivery_voided"}
 
 
 def state_error(msg: str, code: str | None = None) -> FieldError:

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from babel.numbers import format_decimal
+from jinja2 import pass_context
 from jinja2_fragments.fastapi import Jinja2Blocks
 from markupsafe import Markup
 from starlette.requests import Request
@@ -16,6 +18,7 @@ from starlette.responses import Response
 from backend.config import get_settings
 from web.i18n import LANG_COOKIE, requested_locale
 
+BABEL_LOCALES = {"zh": "zh_CN", "en": "en"}
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -24,10 +27,29 @@ templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
 
 
-def _number(value: float | int | None, digits: int = 0) -> str:
+@pass_context
+def _number(context: Any, value: float | int | None, digits: int = 0) -> str:
+    """A number in the page's locale (Babel): grouping and decimal signs of zh_CN or en."""
     if value is None:
         return "—"
-    return f"{value:,.{digits}f}"
+    locale = BABEL_LOCALES.get(context.get("locale", "zh"), "zh_CN")
+    return format_decimal(round(float(value), digits), format=f"#,##0{'.' + '0' * digits if digits else ''}",
+                          locale=locale)
+
+
+@pass_context
+def _wan(context: Any, value: float | None) -> str:
+    """A total in 万元 (10,000 yuan), one decimal: money totals are shown in this unit everywhere."""
+    if value is None:
+        return "—"
+    return _number(context, float(value) / 1e4, 1)
+
+
+UNIT_LABELS = {"m3": "m³"}
+
+
+def _unit_label(unit: str | None) -> str:
+    return UNIT_LABELS.get(unit or "", unit or "")
 
 
 def _amount(value: float) -> str:
@@ -54,6 +76,8 @@ def _use_of(use_id: str | None) -> Any:
 
 templates.env.globals["use_of"] = _use_of
 templates.env.filters["number"] = _number
+templates.env.filters["wan"] = _wan
+templates.env.filters["unit_label"] = _unit_label
 templates.env.filters["amount"] = _amount
 templates.env.filters["json_attr"] = _json_attr
 

@@ -18,8 +18,10 @@ from backend.schemas_deals import (
     DealStatus,
     DealTerms,
     DealTransition,
+    DeliveryCorrection,
     DeliveryCreate,
     DeliveryPublic,
+    DeliveryVoid,
     LedgerPublic,
     OverrideCreate,
     OverridePublic,
@@ -110,6 +112,22 @@ def list_deliveries(session: SessionDep, actor: CurrentActor, deal_id: int) -> l
 @router.post("/deals/{deal_id}/deliveries", response_model=DeliveryPublic, status_code=201)
 def add_delivery(session: SessionDep, actor: CurrentActor, deal_id: int, delivery_in: DeliveryCreate) -> object:
     return svc.add_delivery(session=session, actor=actor, deal_id=deal_id, delivery_in=delivery_in)
+
+
+@router.post("/deals/{deal_id}/deliveries/{delivery_id}/void", response_model=DeliveryPublic)
+def void_delivery(session: SessionDep, actor: CurrentActor, deal_id: int, delivery_id: int,
+                  void_in: DeliveryVoid) -> object:
+    """Void a wrong delivery (kept, marked with who, when and why; it no longer counts anywhere)."""
+    return svc.void_delivery(session=session, actor=actor, deal_id=deal_id, delivery_id=delivery_id,
+                             void_in=void_in)
+
+
+@router.post("/deals/{deal_id}/deliveries/{delivery_id}/correct", response_model=DeliveryPublic, status_code=201)
+def correct_delivery(session: SessionDep, actor: CurrentActor, deal_id: int, delivery_id: int,
+                     correction: DeliveryCorrection) -> object:
+    """Re-record a delivery: the old one is voided with ``reason``, the new one checked like any delivery."""
+    return svc.correct_delivery(session=session, actor=actor, deal_id=deal_id, delivery_id=delivery_id,
+                                correction=correction)
 
 
 @router.get("/deals/{deal_id}/ledger", response_model=LedgerPublic)

@@ -9,6 +9,8 @@ from backend.services import exports as svc
 
 router = APIRouter(prefix="/exports", tags=["exports"])
 Province = Annotated[str | None, Query(min_length=2, max_length=40)]
+Lang = Annotated[Literal["zh", "en"] | None, Query(description="language of the names beside the codes "
+                                                               "(default: the account's)")]
 
 
 def _file(content: str, media_type: str, filename: str) -> Response:
@@ -42,25 +44,27 @@ def export_gexf(session: SessionDep, actor: CurrentActor, park_id: int | None = 
 
 @router.get("/listings.csv")
 def export_listings(session: SessionDep, actor: CurrentActor, park_id: int | None = None,
-                    province: Province = None) -> Response:
-    return _file(svc.listings_csv(session=session, actor=actor, park_id=park_id, province=province),
+                    province: Province = None, lang: Lang = None) -> Response:
+    return _file(svc.listings_csv(session=session, actor=actor, park_id=park_id, province=province, lang=lang),
                  "text/csv; charset=utf-8", "isx-listings.csv")
 
 
 @router.get("/deals.csv")
-def export_deals(session: SessionDep, actor: CurrentActor) -> Response:
-    return _file(svc.deals_csv(session=session, actor=actor), "text/csv; charset=utf-8", "isx-deals.csv")
+def export_deals(session: SessionDep, actor: CurrentActor, lang: Lang = None) -> Response:
+    return _file(svc.deals_csv(session=session, actor=actor, lang=lang), "text/csv; charset=utf-8", "isx-deals.csv")
 
 
 @router.get("/deliveries.csv")
-def export_deliveries(session: SessionDep, actor: CurrentActor) -> Response:
-    return _file(svc.deliveries_csv(session=session, actor=actor), "text/csv; charset=utf-8",
+def export_deliveries(session: SessionDep, actor: CurrentActor, lang: Lang = None) -> Response:
+    return _file(svc.deliveries_csv(session=session, actor=actor, lang=lang), "text/csv; charset=utf-8",
                  "isx-deliveries.csv")
 
 
 @router.get("/kpis.csv")
 def export_kpis(session: SessionDep, actor: CurrentActor,
                 group_by: Literal["park", "province", "region"] = "park", park_id: int | None = None,
-                province: Province = None) -> Response:
-    return _file(svc.kpis_csv(session=session, actor=actor, group_by=group_by, park_id=park_id, province=province),
+                province: Province = None, year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+                lang: Lang = None) -> Response:
+    return _file(svc.kpis_csv(session=session, actor=actor, group_by=group_by, park_id=park_id, province=province,
+                              year=year, lang=lang),
                  "text/csv; charset=utf-8", "isx-kpis.csv")

@@ -13,6 +13,9 @@ router = APIRouter(prefix="/kpis", tags=["kpis"])
 @router.get("")
 def get_kpis(session: SessionDep, actor: CurrentActor,
              group_by: Literal["park", "province", "region"] = "park", park_id: int | None = None,
-             province: Annotated[str | None, Query(min_length=2, max_length=40)] = None) -> dict[str, Any]:
-    """Chart-ready JSON: ``groups`` (per family and per target) and ``series`` (labels + datasets)."""
-    return svc.kpis(session=session, actor=actor, group_by=group_by, park_id=park_id, province=province)
+             province: Annotated[str | None, Query(min_length=2, max_length=40)] = None,
+             year: Annotated[int | None, Query(ge=2000, le=2100)] = None) -> dict[str, Any]:
+    """KPIs of a year (default: this one) per group: ``families``, ``materials`` and ``targets``, each with
+    generation, utilisation by baseline, deals and deliveries, storage, stock drawdown and the official rate
+    (definitions: ``backend.services.kpis``), and ``firms`` behind every figure."""
+    return svc.kpis(session=session, actor=actor, group_by=group_by, park_id=park_id, province=province, year=year)

@@ -54,7 +54,9 @@ from backend.schemas_deals import (
     DealPublic,
     DealTerms,
     DealTransition,
+    DeliveryCorrection,
     DeliveryCreate,
+    DeliveryVoid,
     LedgerPublic,
 )
 from backend.services import ledger as ledger_svc
@@ -78,6 +80,10 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 TERMS_STATES = ("interested", "negotiating")
 SORTABLE = {"id": Deal.id, "status": Deal.status, "created_at": Deal.created_at, "updated_at": Deal.updated_at}
 TOLERANCE = 1e-9
+#: a calendar year's deliveries may exceed the agreed (yearly) quantity by this share before an explicit,
+#: audited override (``over_agreed_reason``) is needed: weighbridges and moisture make small overruns normal
+DELIVERY_TOLERANCE = 0.10
+CORRECTABLE = ("active", "completed")  # deliveries are voided or re-recorded while the deal runs or after
 
 
 # --- quantities ----------------------------------------------------------------------------------------
@@ -519,22 +525,128 @@ def list_notes(*, session: Session, actor: Actor, deal_id: int) -> list[DealNote
     return [n.model_copy(update={"user_id": None}) if n.user_id in hidden else n for n in rows]
 
 
-def add_delivery(*, session: Session, actor: Actor, deal_id: int, delivery_in: DeliveryCreate) -> Delivery:
-    s = _readable(session, actor, deal_id)
-    policy.require(policy.can_move_deal(actor, s.supplier, s.receiver), "only the deal's parties record deliveries")
-    if s.deal.status != "active":
-        raise Conflict(f"deliveries are recorded on active deals; this one is {s.deal.status}",
-                       code="deal_not_active")
+def active_from(session: Session, deal: Deal) -> date | None:
+    """The first day deliveries may be dated: the agreed start date, else the day the deal became active."""
+    if deal.start_date is not None:
+        return deal.start_date
+    at = session.scalar(select(func.min(DealEvent.at)).where(DealEvent.deal_id == deal.id,
+                                                            DealEvent.action == "activate"))
+    return at.date() if at is not None else None
+
+
+def delivered_in_year(session: Session, deal_id: int, year: int, *, exclude: int | None = None) -> float:
+    """Canonical units delivered on a deal in a calendar year (voided deliveries do not count)."""
+    stmt = select(func.coalesce(func.sum(Delivery.quantity), 0.0)).where(
+        Delivery.deal_id == deal_id, Delivery.voided_at.is_(None),
+        Delivery.delivered_on >= date(year, 1, 1), Delivery.delivered_on <= date(year, 12, 31))
+    if exclude is not None:
+        stmt = stmt.where(Delivery.id != exclude)
+    return float(session.scalar(stmt) or 0.0)
+
+
+def _check_delivery(session: Session, s: Sides, deal: Deal, delivery_in: DeliveryCreate, *,
+                    replacing: int | None = None, today: date | None = None) -> None:
+    """The rules of a delivery, checked with the deal row locked (racing deliveries wait for each other)."""
+    today = today or date.today()
     if gates(session, s).hazardous and not delivery_in.manifest_number:
         raise InvalidInput.at(("body", "manifest_number"),
                               "hazardous waste deliveries need the 转移联单 manifest number", "missing")
-    delivery = Delivery.model_validate(delivery_in, update={"deal_id": deal_id, "created_by": actor.id})
+    day = delivery_in.delivered_on
+    if day > today:
+        raise InvalidInput([{"loc": ["body", "delivered_on"], "type": "delivery_in_future",
+                             "msg": f"a delivery cannot be dated in the future ({day.isoformat()}; today is "
+                                    f"{today.isoformat()})", "ctx": {"date": day.isoformat()}}])
+    start = active_from(session, deal)
+    if start is not None and day < start:
+        raise InvalidInput([{"loc": ["body", "delivered_on"], "type": "delivery_before_active",
+                             "msg": f"the deal is active from {start.isoformat()}; a delivery cannot be dated "
+                                    f"{day.isoformat()}", "ctx": {"date": start.isoformat()}}])
+    agreed = deal.agreed_quantity or deal.quantity
+    total = delivered_in_year(session, deal.id or 0, day.year, exclude=replacing) + delivery_in.quantity
+    if total > agreed * (1 + DELIVERY_TOLERANCE) + TOLERANCE and not delivery_in.over_agreed_reason:
+        raise InvalidInput([{"loc": ["body", "quantity"], "type": "delivery_over_agreed",
+                             "msg": f"deliveries in {day.year} would reach {total:,.1f} {deal.unit}, more than the "
+                                    f"agreed {agreed:,.1f} {deal.unit} a year plus {DELIVERY_TOLERANCE:.0%}; "
+                                    "correct the figure, or give over_agreed_reason to record it anyway",
+                             "ctx": {"year": str(day.year), "total": f"{total:,.1f}", "agreed": f"{agreed:,.1f}",
+                                     "unit": deal.unit, "tolerance": f"{DELIVERY_TOLERANCE:.0%}"}}])
+
+
+def _record(session: Session, actor: Actor, deal: Deal, delivery_in: DeliveryCreate, *,
+            corrects: int | None = None) -> Delivery:
+    fields = delivery_in.model_dump(exclude={"reason"})
+    delivery = Delivery.model_validate(fields, update={"deal_id": deal.id, "created_by": actor.id,
+                                                       "corrects_id": corrects})
     session.add(delivery)
+    session.flush()
+    agreed = deal.agreed_quantity or deal.quantity
+    if delivery_in.over_agreed_reason and delivered_in_year(
+            session, deal.id or 0, delivery_in.delivered_on.year) > agreed * (1 + DELIVERY_TOLERANCE) + TOLERANCE:
+        _event(session, actor, deal, "delivery_override", deal.status, deal.status,
+               note=f"delivery {delivery.id}: {delivery.quantity:g} {deal.unit} on {delivery.delivered_on}",
+               reason=delivery_in.over_agreed_reason)
+    return delivery
+
+
+def add_delivery(*, session: Session, actor: Actor, deal_id: int, delivery_in: DeliveryCreate,
+                 today: date | None = None) -> Delivery:
+    s = _readable(session, actor, deal_id)
+    policy.require(policy.can_move_deal(actor, s.supplier, s.receiver), "only the deal's parties record deliveries")
+    deal = _lock_deal(session, deal_id)
+    if deal.status != "active":
+        raise Conflict(f"deliveries are recorded on active deals; this one is {deal.status}",
+                       code="deal_not_active")
+    _check_delivery(session, s, deal, delivery_in, today=today)
+    delivery = _record(session, actor, deal, delivery_in)
     session.flush()
     return delivery
 
 
+def _correctable(session: Session, actor: Actor, deal_id: int, delivery_id: int) -> tuple[Sides, Deal, Delivery]:
+    s = _readable(session, actor, deal_id)
+    policy.require(policy.can_move_deal(actor, s.supplier, s.receiver), "only the deal's parties correct deliveries")
+    deal = _lock_deal(session, deal_id)
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None or delivery.deal_id != deal_id:
+        raise NotFound(f"delivery {delivery_id} not found")
+    if deal.status not in CORRECTABLE:
+        raise Conflict(f"deliveries are corrected while a deal is active or completed, not {deal.status}",
+                       code="deal_not_active")
+    if delivery.voided_at is not None:
+        raise Conflict(f"delivery {delivery_id} is already voided", code="delivery_voided")
+    return s, deal, delivery
+
+
+def _void(session: Session, actor: Actor, deal: Deal, delivery: Delivery, reason: str, action: str) -> None:
+    delivery.voided_at, delivery.voided_by, delivery.void_reason = utcnow(), actor.id, reason
+    session.add(delivery)
+    _event(session, actor, deal, action, deal.status, deal.status,
+           note=f"delivery {delivery.id}: {delivery.quantity:g} {deal.unit} on {delivery.delivered_on}", reason=reason)
+
+
+def void_delivery(*, session: Session, actor: Actor, deal_id: int, delivery_id: int,
+                  void_in: DeliveryVoid) -> Delivery:
+    """Void a wrong delivery (it stays, marked, with who, when and why; it no longer counts)."""
+    _s, deal, delivery = _correctable(session, actor, deal_id, delivery_id)
+    _void(session, actor, deal, delivery, void_in.reason, "delivery_void")
+    session.flush()
+    return delivery
+
+
+def correct_delivery(*, session: Session, actor: Actor, deal_id: int, delivery_id: int,
+                     correction: DeliveryCorrection, today: date | None = None) -> Delivery:
+    """Re-record a delivery: the old one is voided with the reason, the new one checked and recorded."""
+    s, deal, delivery = _correctable(session, actor, deal_id, delivery_id)
+    _check_delivery(session, s, deal, correction, replacing=delivery.id, today=today)
+    _void(session, actor, deal, delivery, correction.reason, "delivery_correct")
+    session.flush()
+    new = _record(session, actor, deal, correction, corrects=delivery.id)
+    session.flush()
+    return new
+
+
 def list_deliveries(*, session: Session, actor: Actor, deal_id: int) -> list[Delivery]:
+    """Every delivery of the deal, voided ones included (marked)."""
     _readable(session, actor, deal_id)
     return list(session.scalars(select(Delivery).where(Delivery.deal_id == deal_id)
                                 .order_by(Delivery.delivered_on, Delivery.id)))

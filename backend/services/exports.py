@@ -1,7 +1,12 @@
 """Exports: GeoJSON (sites, listings and links), GraphML and GEXF (the network), CSV (listings, deals,
 deliveries, KPIs). Each is built from the same permission-aware reads as the API, so an export never
 carries more than the caller may see: private listings never, anonymous ones without firm, site, exact
-place or exact quantity (see docs/deals.md for the formats)."""
+place or exact quantity (see docs/deals.md for the formats).
+
+For the tools people use: CSV files start with a UTF-8 byte-order mark (Excel on Chinese Windows reads
+them as UTF-8), carry the material and transport-mode names in the chosen language (``lang``) beside the
+codes, and round their figures (``ROUNDING``); GraphML and GEXF hold exchange edges only, with each firm's
+park as a node attribute, so degree and centrality count exchanges, not park membership."""
 
 import csv
 import io
@@ -12,6 +17,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from backend import policy
+from backend.kb import get_kb
 from backend.models import Deal, Delivery, Firm, Park, Site
 from backend.policy import Actor
 from backend.services import deals as deals_svc
@@ -19,46 +25,90 @@ from backend.services import kpis as kpis_svc
 from backend.services import listings as listings_svc
 from backend.services import network as network_svc
 from backend.services.query import MAX_LIMIT
-from matching.network import to_gexf, to_graphml
+from matching.network import exchange_graph, to_gexf, to_graphml
 
-LISTING_COLUMNS = ("id", "anonymised", "kind", "material", "quantity", "quantity_band_min", "quantity_band_max",
+BOM = "\ufeff"
+#: decimals kept per column in CSV exports (quantities 0.01 of a unit, distances 0.1 km, money whole yuan,
+#: rates 0.01 %, coordinates about 1 m)
+ROUNDING: dict[str, int] = {
+    **dict.fromkeys(("quantity", "quantity_band_min", "quantity_band_max", "agreed_quantity", "generation",
+                     "utilised_baseline", "stock_drawdown", "stored", "disposed", "committed", "delivered",
+                     "committed_on_top", "delivered_on_top", "utilised"), 2),
+    **dict.fromkeys(("rate_baseline", "rate_official", "rate_planned", "target_rate", "ratio"), 4),
+    **dict.fromkeys(("price", "disposal_cost"), 2),
+    "distance_km": 1, "lat": 5, "lon": 5, "location_precision_km": 1,
+}
+#: the one mode that is not a knowledge-base row: material moved within one site
+ON_SITE_NAMES = {"zh": "厂内（无需运输）", "en": "on site (no transport)"}
+
+LISTING_COLUMNS = ("id", "anonymised", "kind", "material", "material_name", "quantity", "quantity_band_min",
+                   "quantity_band_max",
                    "unit", "period", "firm_id", "firm_name", "site_id", "park_id", "province", "lat", "lon",
                    "location_precision_km", "visibility", "status", "hw_code", "price", "disposal_cost",
                    "available_from", "available_to", "data_quality")
 DEAL_COLUMNS = ("id", "status", "proposal_id", "supply_listing_id", "demand_listing_id", "supplier_firm_id",
-                "supplier_firm_name", "receiver_firm_id", "receiver_firm_name", "material", "replaces", "unit",
-                "ratio", "quantity", "agreed_quantity", "price", "distance_km", "mode", "start_date", "end_date",
+                "supplier_firm_name", "receiver_firm_id", "receiver_firm_name", "material", "material_name", "replaces",
+                "replaces_name", "unit", "ratio", "ratio_unit", "quantity", "agreed_quantity", "price", "distance_km",
+                "mode", "mode_name", "start_date", "end_date",
                 "needs_transfer_approval", "approval_reference", "created_at", "updated_at")
-DELIVERY_COLUMNS = ("id", "deal_id", "delivered_on", "quantity", "unit", "material", "manifest_number", "note")
-KPI_COLUMNS = ("group_by", "key", "name", "row", "family_or_target", "unit", "generation", "committed", "delivered",
-               "rate_committed", "rate_delivered", "target_rate")
+DELIVERY_COLUMNS = ("id", "deal_id", "delivered_on", "quantity", "unit", "material", "material_name",
+                    "manifest_number", "document_ref", "note", "over_agreed_reason", "corrects_id", "voided",
+                    "voided_at",
+                    "void_reason")
+KPI_COLUMNS = ("year", "group_by", "key", "name", "row", "code", "label", "unit", "firms", "generation",
+               "utilised_baseline", "stock_drawdown", "stored", "disposed", "committed", "delivered",
+               "delivered_on_top",
+               "utilised", "rate_baseline", "rate_official", "rate_planned", "target_rate", "met", "document", "region")
+
+
+def _cell(key: str, value: Any) -> Any:
+    if value is None:
+        return ""
+    digits = ROUNDING.get(key)
+    if digits is not None and isinstance(value, int | float) and not isinstance(value, bool):
+        return round(float(value), digits)
+    return value
 
 
 def _csv(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
+    """CSV text with a UTF-8 byte-order mark, figures rounded (``ROUNDING``)."""
     out = io.StringIO()
+    out.write(BOM)
     writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
+        writer.writerow({k: _cell(k, row.get(k)) for k in columns})
     return out.getvalue()
 
 
+def material_name(material: str | None, lang: str) -> str:
+    m = get_kb().materials.get(material or "")
+    return "" if m is None else (m.name_zh if lang == "zh" else m.name_en)
+
+
+def mode_name(mode: str | None, lang: str) -> str:
+    if mode == "on_site":
+        return ON_SITE_NAMES.get(lang, ON_SITE_NAMES["en"])
+    found = get_kb().transport_modes.get(mode or "")
+    return "" if found is None else (found.name_zh if lang == "zh" else found.name_en)
+
+
+def language(actor: Actor, lang: str | None) -> str:
+    """The names' language: asked for, else the account's, else Chinese."""
+    return lang if lang in ("zh", "en") else (actor.user.locale if actor.user.locale in ("zh", "en") else "zh")
+
+
 def _all_listings(session: Session, actor: Actor, **filters: Any) -> list[Any]:
-    out, skip = [], 0
-    while True:
-        page, total = listings_svc.list_listings(session=session, actor=actor, skip=skip, limit=MAX_LIMIT,
-                                                 **filters)
-        out.extend(page)
-        skip += MAX_LIMIT
-        if skip >= total:
-            return out
+    return listings_svc.all_listings(session=session, actor=actor, **filters)
 
 
 def listings_csv(*, session: Session, actor: Actor, park_id: int | None = None,
-                 province: str | None = None) -> str:
+                 province: str | None = None, lang: str | None = None) -> str:
+    lang = language(actor, lang)
     rows = []
     for item in _all_listings(session, actor, park_id=park_id, province=province):
         row = item.model_dump()
+        row["material_name"] = material_name(item.material, lang)
         band = row.pop("quantity_band")
         row["quantity_band_min"] = band["min"] if band else None
         row["quantity_band_max"] = band["max"] if band else None
@@ -76,35 +126,51 @@ def _all_deals(session: Session, actor: Actor) -> list[Any]:
             return out
 
 
-def deals_csv(*, session: Session, actor: Actor) -> str:
+def deals_csv(*, session: Session, actor: Actor, lang: str | None = None) -> str:
+    lang = language(actor, lang)
+    kb = get_kb()
     rows = []
     for deal in _all_deals(session, actor):
         row = deal.model_dump()
+        row["material_name"], row["replaces_name"] = material_name(deal.material, lang), material_name(deal.replaces,
+                                                                                                     lang)
+        row["mode_name"] = mode_name(deal.mode, lang)
+        if deal.material in kb.materials and deal.replaces in kb.materials:
+            row["ratio_unit"] = f"{kb.materials[deal.replaces].unit}/{kb.materials[deal.material].unit}"
         row["supply_listing_id"], row["demand_listing_id"] = deal.supply.id, deal.demand.id
         row["needs_transfer_approval"] = deal.gates.needs_transfer_approval
         rows.append(row)
     return _csv(DEAL_COLUMNS, rows)
 
 
-def deliveries_csv(*, session: Session, actor: Actor) -> str:
+def deliveries_csv(*, session: Session, actor: Actor, lang: str | None = None) -> str:
+    """Every delivery, voided ones included and marked (``voided``): they no longer count anywhere."""
+    lang = language(actor, lang)
     stmt = (select(Delivery, Deal).join(Deal, Deal.id == Delivery.deal_id)
             .where(policy.deals_clause(actor, Deal.supplier_firm_id, Deal.receiver_firm_id))
             .order_by(Delivery.deal_id, Delivery.delivered_on, Delivery.id))
-    rows = [delivery.model_dump() | {"unit": deal.unit, "material": deal.material}
+    rows = [delivery.model_dump() | {"unit": deal.unit, "material": deal.material,
+                                     "material_name": material_name(deal.material, lang),
+                                     "voided": delivery.voided_at is not None}
             for delivery, deal in session.execute(stmt).all()]
     return _csv(DELIVERY_COLUMNS, rows)
 
 
 def kpis_csv(*, session: Session, actor: Actor, group_by: str = "park", park_id: int | None = None,
-             province: str | None = None) -> str:
-    body = kpis_svc.kpis(session=session, actor=actor, group_by=group_by, park_id=park_id, province=province)
+             province: str | None = None, year: int | None = None, lang: str | None = None) -> str:
+    """The KPI service's rows: one per group and family, and one per group and target (their own unit)."""
+    lang = language(actor, lang)
+    body = kpis_svc.kpis(session=session, actor=actor, group_by=group_by, park_id=park_id, province=province,
+                         year=year)
     rows = []
     for g in body["groups"]:
-        base = {"group_by": group_by, "key": g["key"], "name": g["name"]}
+        base = {"year": body["year"], "group_by": group_by, "key": g["key"],
+                "name": g["name"] if lang == "zh" else g.get("name_en", g["name"])}
         for f in g["families"]:
-            rows.append(base | f | {"row": "family", "family_or_target": f["family"]})
+            rows.append(base | f | {"row": "family", "code": f["family"], "label": f["family"]})
         for t in g["targets"]:
-            rows.append(base | t | {"row": "target", "family_or_target": t["id"], "unit": "t"})
+            rows.append(base | t | {"row": "target", "code": t["id"],
+                                    "label": t["name_zh"] if lang == "zh" else t["name_en"]})
     return _csv(KPI_COLUMNS, rows)
 
 
@@ -156,8 +222,10 @@ def geojson(*, session: Session, actor: Actor, park_id: int | None = None, provi
 
 
 def graphml(*, session: Session, actor: Actor, park_id: int | None = None, province: str | None = None) -> str:
-    return to_graphml(network_svc.build(session=session, actor=actor, park_id=park_id, province=province).graph)
+    net = network_svc.build(session=session, actor=actor, park_id=park_id, province=province)
+    return to_graphml(exchange_graph(net.graph))
 
 
 def gexf(*, session: Session, actor: Actor, park_id: int | None = None, province: str | None = None) -> str:
-    return to_gexf(network_svc.build(session=session, actor=actor, park_id=park_id, province=province).graph)
+    net = network_svc.build(session=session, actor=actor, park_id=park_id, province=province)
+    return to_gexf(exchange_graph(net.graph))

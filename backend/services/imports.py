@@ -118,12 +118,15 @@ def _read_xlsx(data: bytes) -> tuple[list[str], list[tuple[int, list[str]]]]:
 class _Plan:
     summary: ImportSummary
     issues: list[ImportIssue] = field(default_factory=list)
+    warnings: list[ImportIssue] = field(default_factory=list)
     firms: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
     sites: dict[tuple[int, str, str], dict[str, Any]] = field(default_factory=dict)
     listings: list[tuple[int, str, str, dict[str, Any]]] = field(default_factory=list)
 
-    def error(self, row: int | None, column: str | None, msg: str) -> None:
-        self.issues.append(ImportIssue(row=row, column=column, msg=msg))
+    def error(self, row: int | None, column: str | None, msg: str, code: str | None = None,
+              values: dict[str, Any] | None = None) -> None:
+        self.issues.append(ImportIssue(row=row, column=column, msg=msg, code=code,
+                                       values={k: str(v) for k, v in (values or {}).items()}))
 
 
 def _number(text: str) -> float:
@@ -291,11 +294,18 @@ def _plan_listing(plan: _Plan, number: int, raw: dict[str, str]) -> dict[str, An
     fields = listing_in.model_dump()
     try:
         check_material_and_unit(fields["material"], fields["unit"])
-        _check_semantics(fields)
+        warning = _check_semantics(fields)
     except InvalidInput as exc:
         for err in exc.errors:
-            plan.error(number, str(err["loc"][-1]), err["msg"])
+            plan.error(number, str(err["loc"][-1]), err["msg"], str(err.get("type") or ""), err.get("ctx"))
         return None
+    if warning is not None:
+        plan.warnings.append(ImportIssue(
+            row=number, column="quantity", code=warning.code,
+            values={"value": f"{warning.value:,.0f}", "typical_max": f"{warning.typical_max:,.0f}",
+                    "unit": warning.unit},
+            msg=(f"{warning.value:,.0f} {warning.unit}/yr is above what a typical large plant states "
+                 f"({warning.typical_max:,.0f} {warning.unit}/yr): accepted, please check")))
     fields.pop("site_id")
     return fields
 
@@ -314,6 +324,7 @@ def run_import(*, session: Session, actor: Actor | None, data: bytes, filename: 
                        dry_run=dry_run, max_rows=max_rows)
     summary = plan.summary
     summary.errors = sorted(plan.issues, key=lambda i: (i.row or 0, i.column or ""))
+    summary.warnings = plan.warnings
     summary.ok = not plan.issues
     if not summary.ok:
         if dry_run:

@@ -1,23 +1,39 @@
-"""KPIs per park, province or the whole region, and per material family, ready for charts.
+"""The one KPI service: the park page, the KPI page, the exports and ``GET /api/v1/kpis`` all read it.
 
-Definitions (all per year, in the material's canonical unit; see docs/deals.md):
+Definitions (one KPI year ``Y``; quantities in each material's canonical unit, per year; every figure is
+summed only within one unit: t, GJ and m³ never mix). Per firm ``f`` and material ``m``:
 
-- **generation**: the sum of active haves the viewer may see (a one-off listing counts as one year);
-- **committed**: the agreed quantity of ``agreed`` and ``active`` deals on those haves;
-- **delivered**: the sum of recorded deliveries on deals on those haves (to date);
-- **rate_committed / rate_delivered**: committed / generation and delivered / generation;
-- **targets**: the same figures over the materials each knowledge-base target covers (the guideline's 2020
-  targets: fly ash 75 %, phosphogypsum 50 %, tailings 25 %, steel-making solid waste 95 %, industrial solid
-  waste 73 %; and the 2025 ones), with the target rate and the gap;
-- **CO2 and cost**: planned (committed × the deal's per-unit figures from ``matching.economics``) and realised
-  (delivered × the same figures).
+- **baseline year** ``B``: the latest year ≤ Y that the firm's solid-waste ledger (一般工业固体废物管理台账,
+  ``services.baseline``) covers completely (a whole-year line, or all twelve months); none if it has no ledger;
+- **generation** ``G``: the ledger's ``generated`` in B; without a ledger, the firm's active have listings of m
+  (a one-off lot counts as one year; an anonymous listing the viewer may not see whole counts with the lower
+  edge of its band, and the answer says ``approximate``);
+- **utilisation by recorded baseline** ``U_b``: the ledger's utilised in-house + sent for utilisation in B;
+- **stock drawdown** ``S``: the part of U_b that came from earlier years' storage (综合利用往年贮存量);
+  **storage** and **disposal**: the ledger's stored and disposed in B;
+- **utilisation by deals** ``C``: the yearly agreed quantity of ``agreed`` and ``active`` ISX deals on f's
+  haves of m; **by deliveries** ``D``: the deliveries (not voided) dated in Y on those deals;
+- **ISX on top of the baseline**: only deals that started after B's end add to it (``C⁺``, ``D⁺``); a deal
+  that ran during B is already in B's ledger (start = the agreed start date, else the activation day;
+  without a ledger every deal is on top);
+- **official rate** (综合利用率) = (U_b + D⁺) ÷ (G + S); **planned rate** = (U_b + C⁺) ÷ (G + S);
+  **baseline rate** = U_b ÷ (G + S).
 
-Confidentiality: private listings and drafts count only for admins (``listing_visible_clause``); an anonymous
-listing the viewer may not see whole counts with the lower edge of its quantity band, and the answer says
-``approximate: true``, so no total can be used to recover its exact quantity.
+Targets (``targets.csv``) are data: each names its document, year, region (national, or a province's own:
+then only that province's firms count) and what it applies to (all parks, or demonstration bases). A target
+is met when the official rate reaches it. CO2 and money come from the figures frozen on each deal when it
+was agreed (``Deal.unit_co2_avoided_t``, ``Deal.unit_benefit``): planned = C × unit figure, realised = D × unit
+figure; the KPIs never recompute them live.
+
+Every aggregate (a group, a family, a material, a target, a series point) carries ``firms``, the number of
+distinct firms behind it, and passes through :func:`publish`, the one place where a disclosure rule (such as
+k-anonymity) applies.
 """
 
 from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy import case, func, select
@@ -26,123 +42,269 @@ from sqlmodel import Session
 from backend import policy
 from backend.errors import InvalidInput
 from backend.kb import get_kb
-from backend.models import Deal, Delivery, Firm, Listing, Park
+from backend.models import Deal, DealEvent, Delivery, Firm, Listing, Park, WasteLedgerEntry
 from backend.policy import Actor
 from backend.services.deals import COMMITTING
 from backend.services.ledger import canonical
 from backend.services.listings import quantity_band
+from matching.knowledge import normalise_province
 
 GROUPS = ("park", "province", "region")
+FIGURES = ("generation", "generation_ledger", "generation_listings", "utilised_baseline", "stock_drawdown",
+           "stored", "disposed", "committed", "delivered", "committed_on_top", "delivered_on_top",
+           "co2_avoided_t_planned", "co2_avoided_t_realised", "cost_saved_yuan_planned", "cost_saved_yuan_realised")
+
+
+def publish(row: dict[str, Any], firm_ids: Iterable[int]) -> dict[str, Any] | None:
+    """Every aggregate leaves the KPI service through here, with the number of distinct firms behind it.
+    Returns the row to show, or None to withhold it (the place for a disclosure rule such as k-anonymity)."""
+    row["firms"] = len(set(firm_ids))
+    return row
 
 
 def _rate(part: float, whole: float) -> float | None:
     return part / whole if whole > 0 else None
 
 
-def kpis(*, session: Session, actor: Actor, group_by: str = "park", park_id: int | None = None,
-         province: str | None = None) -> dict[str, Any]:
-    if group_by not in GROUPS:
-        raise InvalidInput.at(("query", "group_by"), f"group_by must be one of {', '.join(GROUPS)}")
-    kb = get_kb()
-    anon = policy.anonymised_clause(actor)
-    stmt = (select(Listing, Park, case((anon, 1), else_=0)).join(Firm, Firm.id == Listing.firm_id)
-            .join(Park, Park.id == Firm.park_id)
-            .where(Listing.kind == "have", Listing.status == "active", policy.listing_visible_clause(actor)))
+def scope_parks(session: Session, park_id: int | None, province: str | None) -> list[Park]:
+    stmt = select(Park).order_by(Park.code)
     if park_id is not None:
         if session.get(Park, park_id) is None:
             raise InvalidInput.at(("query", "park_id"), f"park {park_id} does not exist")
         stmt = stmt.where(Park.id == park_id)
     if province is not None:
-        if session.scalar(select(Park.id).where(Park.province == province).limit(1)) is None:
-            raise InvalidInput.at(("query", "province"), f"no park in province '{province}'")
         stmt = stmt.where(Park.province == province)
+    parks = list(session.scalars(stmt))
+    if province is not None and not parks:
+        raise InvalidInput.at(("query", "province"), f"no park in province '{province}'")
+    return parks
 
-    def key_of(park: Park) -> tuple[str, str]:
-        if group_by == "park":
-            return park.code, park.name_zh
-        if group_by == "province":
-            return park.province, park.province
-        return "region", "region"
 
-    generation: dict[str, dict[tuple[str, str], float]] = defaultdict(lambda: defaultdict(float))
-    by_material: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    names: dict[str, str] = {}
-    listing_group: dict[int, str] = {}
+@dataclass
+class Contribution:
+    """What one firm adds for one material in the KPI year (canonical unit)."""
+
+    firm_id: int
+    park: Park
+    material: str
+    unit: str
+    baseline_year: int | None = None
+    figures: dict[str, float] = field(default_factory=lambda: dict.fromkeys(FIGURES, 0.0))
+    deals_committing: int = 0
+
+
+def _complete_years(entries: list[WasteLedgerEntry]) -> dict[int, list[WasteLedgerEntry]]:
+    by_year: dict[int, list[WasteLedgerEntry]] = defaultdict(list)
+    for e in entries:
+        by_year[e.year].append(e)
+    return {y: rows for y, rows in by_year.items()
+            if any(r.month == 0 for r in rows) or len({r.month for r in rows if r.month}) == 12}
+
+
+def deal_starts(session: Session, deal_ids: list[int]) -> dict[int, date]:
+    """The day each deal started: its agreed start date, else the day it became active."""
+    if not deal_ids:
+        return {}
+    out = {int(i): at.date() for i, at in session.execute(
+        select(DealEvent.deal_id, func.min(DealEvent.at)).where(DealEvent.deal_id.in_(deal_ids),
+                                                                DealEvent.action == "activate")
+        .group_by(DealEvent.deal_id)).all() if at is not None}
+    for i, start in session.execute(select(Deal.id, Deal.start_date).where(Deal.id.in_(deal_ids),
+                                                                           Deal.start_date.is_not(None))).all():
+        out[int(i)] = start
+    return out
+
+
+def contributions(session: Session, actor: Actor, parks: list[Park], year: int) -> tuple[list[Contribution], bool]:
+    """Per firm and material: the baseline, the listings where no ledger exists, and ISX's deals."""
+    kb = get_kb()
+    park_of = {p.id: p for p in parks}
+    firms = {f.id: f for f in session.scalars(select(Firm).where(Firm.park_id.in_(list(park_of))))}
+    out: dict[tuple[int, str], Contribution] = {}
+
+    def contribution(firm_id: int, material: str) -> Contribution:
+        key = (firm_id, material)
+        if key not in out:
+            out[key] = Contribution(firm_id, park_of[firms[firm_id].park_id], material, kb.materials[material].unit)
+        return out[key]
+
+    ledger: dict[tuple[int, str], list[WasteLedgerEntry]] = defaultdict(list)
+    for e in session.scalars(select(WasteLedgerEntry).where(WasteLedgerEntry.firm_id.in_(list(firms)),
+                                                            WasteLedgerEntry.year <= year)):
+        if e.material in kb.materials:
+            ledger[(e.firm_id, e.material)].append(e)
+    for (fid, mat), entries in ledger.items():
+        complete = _complete_years(entries)
+        if not complete:
+            continue
+        b = max(complete)
+        c = contribution(fid, mat)
+        c.baseline_year = b
+        rows = complete[b]
+        if any(r.month == 0 for r in rows):
+            rows = [r for r in rows if r.month == 0]
+        f = c.figures
+        for r in rows:
+            f["generation_ledger"] += r.generated
+            f["utilised_baseline"] += r.utilised_in_house + r.sent_for_utilisation
+            f["stock_drawdown"] += r.stock_utilised
+            f["stored"] += r.stored
+            f["disposed"] += r.disposed
+
+    anon = policy.anonymised_clause(actor)
     approximate = False
-    for listing, park, is_anon in session.execute(stmt).all():
-        key, name = key_of(park)
-        names[key] = name
+    stmt = (select(Listing, case((anon, 1), else_=0)).join(Firm, Firm.id == Listing.firm_id)
+            .where(Firm.park_id.in_(list(park_of)), Listing.kind == "have", Listing.status == "active",
+                   policy.listing_visible_clause(actor)))
+    for listing, is_anon in session.execute(stmt).all():
+        if listing.material not in kb.materials:
+            continue
+        c = contribution(listing.firm_id, listing.material)
+        if c.baseline_year is not None:
+            continue  # the ledger is the figure of record
         quantity = listing.quantity
         if is_anon:
             quantity = quantity_band(listing.quantity).min
             approximate = True
-        q = canonical(quantity, listing.unit, listing.material)
-        material = kb.materials[listing.material]
-        generation[key][(material.family, material.unit)] += q
-        by_material[key][listing.material] += q
-        listing_group[listing.id or 0] = key
+        c.figures["generation_listings"] += canonical(quantity, listing.unit, listing.material)
 
-    committed: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    delivered: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    money: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    ids = sorted(listing_group)
-    if ids:
-        delivered_per_deal: dict[int, float] = dict(session.execute(
-            select(Delivery.deal_id, func.sum(Delivery.quantity)).join(Deal, Deal.id == Delivery.deal_id)
-            .where(Deal.supply_listing_id.in_(ids)).group_by(Delivery.deal_id)).all())
-        for deal in session.scalars(select(Deal).where(Deal.supply_listing_id.in_(ids))):
-            key = listing_group[deal.supply_listing_id]
-            done = float(delivered_per_deal.get(deal.id, 0.0) or 0.0)
-            if deal.status in COMMITTING and deal.agreed_quantity:
-                committed[key][deal.material] += deal.agreed_quantity
-                money[key]["co2_avoided_t_planned"] += deal.agreed_quantity * deal.unit_co2_avoided_t
-                money[key]["cost_saved_yuan_planned"] += deal.agreed_quantity * deal.unit_benefit
-                money[key]["deals_committing"] += 1
-            if done:
-                delivered[key][deal.material] += done
-                money[key]["co2_avoided_t_realised"] += done * deal.unit_co2_avoided_t
-                money[key]["cost_saved_yuan_realised"] += done * deal.unit_benefit
+    deals = list(session.scalars(select(Deal).where(Deal.supplier_firm_id.in_(list(firms)))))
+    starts = deal_starts(session, [d.id or 0 for d in deals])
+    delivered: dict[int, float] = {int(k): float(v or 0.0) for k, v in session.execute(
+        select(Delivery.deal_id, func.sum(Delivery.quantity))
+        .where(Delivery.deal_id.in_([d.id for d in deals]), Delivery.voided_at.is_(None),
+               Delivery.delivered_on >= date(year, 1, 1), Delivery.delivered_on <= date(year, 12, 31))
+        .group_by(Delivery.deal_id)).all()} if deals else {}
+    for deal in deals:
+        if deal.material not in kb.materials:
+            continue
+        c = contribution(deal.supplier_firm_id, deal.material)
+        f = c.figures
+        start = starts.get(deal.id or 0)
+        on_top = c.baseline_year is None or start is None or start > date(c.baseline_year, 12, 31)
+        if deal.status in COMMITTING and deal.agreed_quantity:
+            f["committed"] += deal.agreed_quantity
+            f["co2_avoided_t_planned"] += deal.agreed_quantity * deal.unit_co2_avoided_t
+            f["cost_saved_yuan_planned"] += deal.agreed_quantity * deal.unit_benefit
+            c.deals_committing += 1
+            if on_top:
+                f["committed_on_top"] += deal.agreed_quantity
+        done = delivered.get(deal.id or 0, 0.0)
+        if done:
+            f["delivered"] += done
+            f["co2_avoided_t_realised"] += done * deal.unit_co2_avoided_t
+            f["cost_saved_yuan_realised"] += done * deal.unit_benefit
+            if on_top:
+                f["delivered_on_top"] += done
+    for c in out.values():
+        c.figures["generation"] = c.figures["generation_ledger"] + c.figures["generation_listings"]
+    return list(out.values()), approximate
+
+
+def _aggregate(items: list[Contribution]) -> tuple[dict[str, Any], set[int]]:
+    """Sum contributions (all in one unit) and derive the rates."""
+    row: dict[str, Any] = dict.fromkeys(FIGURES, 0.0)
+    firms: set[int] = set()
+    years: set[int] = set()
+    for c in items:
+        for k in FIGURES:
+            row[k] += c.figures[k]
+        if c.figures["generation"] or c.figures["utilised_baseline"] or c.figures["committed"]:
+            firms.add(c.firm_id)
+        if c.baseline_year is not None:
+            years.add(c.baseline_year)
+    base = row["generation"] + row["stock_drawdown"]
+    row["utilised"] = row["utilised_baseline"] + row["delivered_on_top"]
+    row["rate_baseline"] = _rate(row["utilised_baseline"], base)
+    row["rate_official"] = _rate(row["utilised"], base)
+    row["rate_planned"] = _rate(row["utilised_baseline"] + row["committed_on_top"], base)
+    row["baseline_years"] = sorted(years)
+    return row, firms
+
+
+def kpis(*, session: Session, actor: Actor, group_by: str = "park", park_id: int | None = None,
+         province: str | None = None, year: int | None = None) -> dict[str, Any]:
+    if group_by not in GROUPS:
+        raise InvalidInput.at(("query", "group_by"), f"group_by must be one of {', '.join(GROUPS)}")
+    year = year or date.today().year
+    if not 2000 <= year <= date.today().year:
+        raise InvalidInput.at(("query", "year"), f"year must be between 2000 and {date.today().year}")
+    kb = get_kb()
+    parks = scope_parks(session, park_id, province)
+    items, approximate = contributions(session, actor, parks, year)
+
+    def key_of(park: Park) -> tuple[str, str, str]:
+        if group_by == "park":
+            return park.code, park.name_zh, park.name_en
+        if group_by == "province":
+            return park.province, park.province, park.province
+        return "region", "region", "region"
+
+    grouped: dict[str, list[Contribution]] = defaultdict(list)
+    names: dict[str, tuple[str, str]] = {}
+    for park in parks:
+        key, zh, en = key_of(park)
+        names[key] = (zh, en)
+        grouped.setdefault(key, [])
+    for c in items:
+        grouped[key_of(c.park)[0]].append(c)
 
     groups = []
-    for key in sorted(names):
-        fam_committed: dict[tuple[str, str], float] = defaultdict(float)
-        fam_delivered: dict[tuple[str, str], float] = defaultdict(float)
-        for table, out in ((committed[key], fam_committed), (delivered[key], fam_delivered)):
-            for material_id, q in table.items():
-                m = kb.materials[material_id]
-                out[(m.family, m.unit)] += q
-        families = [{"family": fam, "unit": unit, "generation": gen, "committed": fam_committed[(fam, unit)],
-                     "delivered": fam_delivered[(fam, unit)],
-                     "rate_committed": _rate(fam_committed[(fam, unit)], gen),
-                     "rate_delivered": _rate(fam_delivered[(fam, unit)], gen)}
-                    for (fam, unit), gen in sorted(generation[key].items())]
-        targets = []
-        for target in kb.targets:
-            covered = {mid for mid in by_material[key] if target.covers(kb.materials[mid])}
-            gen = sum(by_material[key][m] for m in covered)
-            if gen <= 0:
+    for key in sorted(grouped):
+        members = grouped[key]
+        families: dict[tuple[str, str], list[Contribution]] = defaultdict(list)
+        materials: dict[str, list[Contribution]] = defaultdict(list)
+        for c in members:
+            m = kb.materials[c.material]
+            families[(m.family, m.unit)].append(c)
+            materials[c.material].append(c)
+        family_rows = []
+        for (fam, unit), cs in sorted(families.items()):
+            row, firm_ids = _aggregate(cs)
+            published = publish(row | {"family": fam, "unit": unit}, firm_ids)
+            if published is not None and (row["generation"] or row["committed"] or row["utilised_baseline"]):
+                family_rows.append(published)
+        material_rows = []
+        for mid, cs in sorted(materials.items()):
+            row, firm_ids = _aggregate(cs)
+            published = publish(row | {"material": mid, "unit": kb.materials[mid].unit}, firm_ids)
+            if published is not None and (row["generation"] or row["committed"] or row["utilised_baseline"]):
+                material_rows.append(published)
+        target_rows = []
+        demo_bases = {c.park.id for c in members if c.park.demonstration_base}
+        for target in sorted(kb.targets, key=lambda t: (-t.year, -(t.issued or 0), t.id)):
+            cs = [c for c in members if target.covers(kb.materials[c.material])
+                  and (target.region == "national" or normalise_province(c.park.province) == target.region)
+                  and (target.applies_to == "all" or c.park.id in demo_bases)]
+            row, firm_ids = _aggregate(cs)
+            if row["generation"] <= 0:
                 continue
-            com = sum(committed[key].get(m, 0.0) for m in covered)
-            dlv = sum(delivered[key].get(m, 0.0) for m in covered)
-            rate_c = _rate(com, gen)
-            targets.append({"id": target.id, "name_zh": target.name_zh, "name_en": target.name_en,
-                            "year": target.year, "target_rate": target.rate, "materials": sorted(covered),
-                            "generation": gen, "committed": com, "delivered": dlv, "rate_committed": rate_c,
-                            "rate_delivered": _rate(dlv, gen),
-                            "gap_committed": None if rate_c is None else target.rate - rate_c,
-                            "met_committed": rate_c is not None and rate_c >= target.rate, "source": target.source})
-        totals = {k: money[key].get(k, 0.0) for k in ("co2_avoided_t_planned", "cost_saved_yuan_planned",
-                                                      "co2_avoided_t_realised", "cost_saved_yuan_realised")}
-        totals["deals_committing"] = int(money[key].get("deals_committing", 0))
-        groups.append({"key": key, "name": names[key], "families": families, "targets": targets,
-                       "totals": totals})
-    target_ids = sorted({t["id"] for g in groups for t in g["targets"]})
-    series = {
-        "labels": [g["key"] for g in groups],
-        "datasets": [{"label": tid, "kind": "rate_committed",
-                      "target_rate": next(t.rate for t in kb.targets if t.id == tid),
-                      "data": [next((t["rate_committed"] for t in g["targets"] if t["id"] == tid), None)
-                               for g in groups]} for tid in target_ids],
-    }
-    return {"group_by": group_by, "scope": {"park_id": park_id, "province": province},
-            "approximate": approximate, "groups": groups, "series": series}
+            rate = row["rate_official"]
+            row |= {"id": target.id, "name_zh": target.name_zh, "name_en": target.name_en, "year": target.year,
+                    "target_rate": target.rate, "document": target.document, "issued": target.issued,
+                    "region": target.region, "applies_to": target.applies_to,
+                    "unit": kb.materials[cs[0].material].unit, "materials": sorted({c.material for c in cs}),
+                    "met": rate is not None and rate >= target.rate,
+                    "gap": None if rate is None else target.rate - rate,
+                    "source": target.source, "confidence": target.confidence}
+            published = publish(row, firm_ids)
+            if published is not None:
+                target_rows.append(published)
+        totals, firm_ids = _aggregate(members)
+        money = {k: totals[k] for k in ("co2_avoided_t_planned", "co2_avoided_t_realised", "cost_saved_yuan_planned",
+                                        "cost_saved_yuan_realised")}
+        money["deals_committing"] = sum(c.deals_committing for c in members)
+        money["diverted_t_planned"] = sum(c.figures["committed"] for c in members if _diverted(c.material))
+        money["diverted_t_realised"] = sum(c.figures["delivered"] for c in members if _diverted(c.material))
+        group = publish({"key": key, "name": names[key][0], "name_en": names[key][1], "families": family_rows,
+                         "materials": material_rows, "targets": target_rows, "totals": money}, firm_ids)
+        if group is not None:
+            groups.append(group)
+    return {"year": year, "group_by": group_by, "scope": {"park_id": park_id, "province": province},
+            "approximate": approximate, "kb_version": kb.version, "groups": groups}
+
+
+def _diverted(material: str) -> bool:
+    from backend.services.ledger import is_diverted
+
+    return is_diverted(get_kb(), material)

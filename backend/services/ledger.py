@@ -249,7 +249,7 @@ def ledger(session: Session, deal: Deal, *, approximate: bool = False) -> Ledger
     le = lf.economics
     planned_q = deal_quantity(deal)
     delivered = session.scalar(select(func.coalesce(func.sum(Delivery.quantity), 0.0))
-                               .where(Delivery.deal_id == deal.id)) or 0.0
+                               .where(Delivery.deal_id == deal.id, Delivery.voided_at.is_(None))) or 0.0
     planned = figures(kb, le, material=deal.material, replaces=deal.replaces, quantity=planned_q)
     realised = figures(kb, le, material=deal.material, replaces=deal.replaces, quantity=float(delivered))
 

@@ -19,6 +19,7 @@ from backend.kb import check_material_and_unit, get_kb
 from backend.models import Deal, Firm, Listing, Park, Site
 from backend.policy import Actor
 from backend.schemas import ListingCreate, ListingPublic, ListingUpdate, QuantityBand
+from backend.services import plausibility
 from backend.services.common import changes_of
 from backend.services.query import apply_sort, count_of
 
@@ -64,14 +65,15 @@ def to_public(listing: Listing, firm: Firm, site: Site, park: Park, *, anonymise
         "created_at": listing.created_at, "updated_at": listing.updated_at,
         "distance_km": None if distance_km is None else round(distance_km, 3),
     }
-    if anonymised:
+    if anonymised:  # no warnings either: an outlier flag would tell more than the band
         return ListingPublic(**common, firm_id=None, firm_name=None, site_id=None, park_id=None, ref=None,
                              quantity=None, quantity_band=quantity_band(listing.quantity),
                              lat=site.coarse_lat, lon=site.coarse_lon,
                              location_precision_km=COARSE_PRECISION_KM, description=None)
     return ListingPublic(**common, firm_id=firm.id, firm_name=firm.name, site_id=site.id, park_id=firm.park_id,
                          ref=listing.ref, quantity=listing.quantity, quantity_band=None, lat=site.lat,
-                         lon=site.lon, location_precision_km=0.0, description=listing.description)
+                         lon=site.lon, location_precision_km=0.0, description=listing.description,
+                         warnings=plausibility.listing_warnings(listing))
 
 
 def list_listings(*, session: Session, actor: Actor, material: list[str] | None = None, kind: str | None = None,
@@ -134,6 +136,20 @@ def list_listings(*, session: Session, actor: Actor, material: list[str] | None 
     return result, total
 
 
+def all_listings(*, session: Session, actor: Actor, **filters: Any) -> list[ListingPublic]:
+    """Every listing ``list_listings`` answers for these filters, page after page (no silent cut-off)."""
+    from backend.services.query import MAX_LIMIT
+
+    out: list[ListingPublic] = []
+    skip = 0
+    while True:
+        page, total = list_listings(session=session, actor=actor, skip=skip, limit=MAX_LIMIT, **filters)
+        out.extend(page)
+        skip += MAX_LIMIT
+        if skip >= total:
+            return out
+
+
 def _visible(session: Session, actor: Actor, listing_id: int) -> tuple[Listing, Firm, Site, Park]:
     row = session.execute(
         select(Listing, Firm, Site, Park).join(Firm, Firm.id == Listing.firm_id)
@@ -150,8 +166,9 @@ def get_listing(*, session: Session, actor: Actor, listing_id: int) -> ListingPu
     return to_public(listing, firm, site, park, anonymised=listing.visibility == "anonymous" and not whole)
 
 
-def _check_semantics(fields: dict[str, Any]) -> None:
-    """Cross-field rules checked against the knowledge base; raise InvalidInput naming the field."""
+def _check_semantics(fields: dict[str, Any]) -> plausibility.QuantityWarning | None:
+    """Cross-field rules checked against the knowledge base; raise InvalidInput naming the field. Returns the
+    warning of an outlier quantity (accepted), see ``services.plausibility``."""
     check_material_and_unit(fields["material"], fields["unit"])
     material = get_kb().materials[fields["material"]]
     hw = fields.get("hw_code")
@@ -165,6 +182,8 @@ def _check_semantics(fields: dict[str, Any]) -> None:
     start, end = fields.get("available_from"), fields.get("available_to")
     if isinstance(start, date) and isinstance(end, date) and end < start:
         raise InvalidInput.at(("body", "available_to"), "available_to must not be before available_from")
+    return plausibility.check_quantity(material=fields["material"], quantity=fields["quantity"],
+                                       unit=fields["unit"], period=fields.get("period") or "year")
 
 
 def _ref_free(session: Session, firm_id: int, ref: str | None, exclude_id: int | None = None) -> None:

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from backend.config import PROJECT_ROOT
 from backend.models import Firm, Park, Permit, User
 from backend.schemas import ImportSummary, ParkCreate, PermitCreate, UserCreate
-from backend.services import imports, users
+from backend.services import baseline, imports, users
 
 DEMO_DIR = PROJECT_ROOT / "seed_data" / "demo"
 
@@ -27,6 +27,7 @@ class SeedReport:
     permits_created: int
     streams: ImportSummary
     accounts: list[dict[str, Any]]
+    ledger: dict[str, Any] | None = None
 
 
 def _yaml(path: Path) -> Any:
@@ -50,6 +51,9 @@ def seed_demo(*, session: Session, directory: Path = DEMO_DIR) -> SeedReport:
     streams = imports.run_import(session=session, actor=None, data=(directory / "streams.csv").read_bytes(),
                                  filename="streams.csv", dry_run=False, max_rows=100_000)
     parks = {p.code: p.id for p in session.scalars(select(Park))}
+    ledger_file = directory / "ledger.csv"
+    ledger = baseline.import_ledger(session=session, actor=None, data=ledger_file.read_bytes(), filename="ledger.csv",
+                                    dry_run=False) if ledger_file.exists() else None
 
     def firm_id(ref: dict[str, str]) -> int:
         firm = session.scalar(select(Firm).where(Firm.park_id == parks[ref["park"]], Firm.name == ref["name"]))
@@ -79,5 +83,5 @@ def seed_demo(*, session: Session, directory: Path = DEMO_DIR) -> SeedReport:
         accounts.append({"email": user_in.email, "password": user_in.password, "role": user_in.role})
     session.flush()
     return SeedReport(parks_created=created, parks_updated=updated, users_created=users_created,
-                      permits_created=permits_created, streams=streams, accounts=accounts)
+                      permits_created=permits_created, streams=streams, accounts=accounts, ledger=ledger)
 

@@ -131,6 +131,7 @@ def render_markdown(kb: KnowledgeBase) -> str:
         "7. [Receiving uses](#receiving-uses)",
         "8. [Targets](#targets)",
         "9. [Quality attributes](#quality-attributes)",
+        "10. [Plausible quantities](#plausible-quantities)",
         "",
         "## Materials",
         "",
@@ -236,14 +237,31 @@ def render_markdown(kb: KnowledgeBase) -> str:
                   [[f"`{u.id}`", u.name_zh, u.name_en, u.temperature_grade, _CONF[u.confidence], u.source]
                    for u in sorted(kb.uses.values(), key=lambda u: u.id)])
 
-    out += ["## Targets", ""]
-    out += _table(["id", "中文", "year", "rate", "families", "materials", "conf.", "source"],
+    out += ["## Targets", "",
+            "Each target is the official utilisation rate (综合利用率 = utilised ÷ (generated + earlier years' "
+            "stock utilised this year)) that a document sets for a year, nationally or for one province "
+            "(`region`), for all parks or only for demonstration bases.", ""]
+    out += _table(["id", "中文", "year", "rate", "families", "materials", "document", "issued", "region",
+                   "applies to", "conf.", "source"],
                   [[f"`{t.id}`", t.name_zh, t.year, f"{t.rate:.0%}", ", ".join(t.families),
-                    ", ".join(t.materials), _CONF[t.confidence], t.source] for t in kb.targets])
+                    ", ".join(t.materials), t.document, t.issued, t.region, t.applies_to, _CONF[t.confidence],
+                    t.source] for t in kb.targets])
     out += ["## Quality attributes", "",
             "The names listings use for quality data (`attributes`) and quality gates test.", ""]
     out += _table(["attribute", "unit", "中文", "English", "note"],
                   [[f"`{a.id}`", a.unit, a.name_zh, a.name_en, a.note] for a in kb.attributes.values()])
+    out += _plausible_quantities(kb)
     while out and out[-1] == "":
         out.pop()
     return "\n".join(out) + "\n"
+
+
+def _plausible_quantities(kb: KnowledgeBase) -> list[str]:
+    out = ["## Plausible quantities", "",
+           "What one site can plausibly generate or need per year (canonical unit), by material or by family "
+           "(`family@unit`). A listing above `typical max` is accepted with a warning; above `site max` (the "
+           "largest plant of its kind) it is refused; a one-off lot (a stock) is refused above `stock max`.", ""]
+    out += _table(["key", "unit", "typical max", "site max", "stock max", "basis", "conf.", "source"],
+                  [[f"`{r.key}`", r.unit, f"{r.typical_max:,.0f}", f"{r.site_max:,.0f}", f"{r.stock_max:,.0f}",
+                    r.basis, _CONF[r.confidence], r.source] for r in kb.quantity_ranges.values()])
+    return out

@@ -45,6 +45,7 @@ from matching.knowledge.models import (
     KnowledgeBaseError,
     Material,
     QualityGate,
+    QuantityRange,
     Restriction,
     SubstitutionRule,
     Target,
@@ -106,7 +107,10 @@ TABLES: tuple[Table, ...] = (
           ("category", "name_zh", "name_en", "env_tax", "source", "confidence", "landfill_fee",
            "landfill_source", "landfill_confidence")),
     Table("targets", "targets.csv", ("id",),
-          ("id", "name_zh", "name_en", "year", "rate", "families", "materials", "source", "confidence")),
+          ("id", "name_zh", "name_en", "year", "rate", "families", "materials", "document", "issued", "region",
+           "applies_to", "source", "confidence")),
+    Table("quantity_ranges", "quantity_ranges.csv", ("key",),
+          ("key", "unit", "typical_max", "site_max", "stock_max", "basis", "source", "confidence")),
     Table("industries", "industries.csv", ("code",), ("code", "name_zh", "name_en")),
     Table("uses", "uses.csv", ("use",), ("use", "name_zh", "name_en", "temperature_grade", "source", "confidence")),
     Table("economic_radii", "economic_radii.csv", ("material",), ("material", "max_km", "source", "confidence"),
@@ -889,10 +893,62 @@ class Builder:
             for mat in mats:
                 self.ref(row, "materials", mat)
             source, conf = row.provenance()
+            scope = self.target_scope(row, fams, mats)
             if self.unique(row, seen, tid, "target id") and row.ok:
                 out.append(Target(tid, row.text("name_zh"), row.text("name_en"), int(cast(float, year)),
-                                  cast(float, rate), fams, mats, source, conf))
+                                  cast(float, rate), fams, mats, source, conf, **scope))
         return tuple(out)
+
+    def target_scope(self, row: Row, fams: tuple[str, ...], mats: tuple[str, ...]) -> dict[str, Any]:
+        """A target's document, issue year, region and what it applies to; its materials share one unit."""
+        document = row.text("document")
+        issued = row.number("issued", minimum=2000, maximum=2100)
+        region = row.text("region")
+        if region and region != "national" and normalise_province(region) != region:
+            row.error(f"region '{region}' must be 'national' or a province's short name ({normalise_province(region)})")
+        applies_to = row.choice("applies_to", ("all", "demonstration_base"))
+        units = {m.unit for m in self.materials.values() if m.id in mats or m.family in fams}
+        if len(units) > 1:
+            row.error(f"a target's materials must share one unit; these are in {', '.join(sorted(units))}")
+        return {"document": document, "issued": None if issued is None else int(issued), "region": region,
+                "applies_to": applies_to}
+
+    # -- plausible quantities (quantity_ranges.csv) -----------------------------------------------------------
+    def build_quantity_ranges(self) -> dict[str, QuantityRange]:
+        """One range per material id or ``<family>@<unit>``; every material must be covered by one of them."""
+        out: dict[str, QuantityRange] = {}
+        seen: dict[Any, RawRow] = {}
+        family_units = {f"{m.family}@{m.unit}" for m in self.materials.values()}
+        for row in self.rows("quantity_ranges"):
+            key, unit = row.text("key"), row.text("unit")
+            expected: str | None = None
+            if "@" in key:
+                if self.materials and key not in family_units:
+                    row.error(f"'{key}' is no family@unit of any material (known: {', '.join(sorted(family_units))})")
+                expected = key.split("@", 1)[1]
+            else:
+                material = self.ref(row, "key", key)
+                expected = material.unit if material else None
+            if expected and unit != expected:
+                row.error(f"unit '{unit}' must be the canonical unit {expected}")
+            typical = row.number("typical_max", above=0)
+            site = row.number("site_max", above=0)
+            stock = row.number("stock_max", above=0)
+            if typical is not None and site is not None and typical > site:
+                row.error(f"typical_max {typical:g} is above site_max {site:g}")
+            if site is not None and stock is not None and site > stock:
+                row.error(f"site_max {site:g} is above stock_max {stock:g}")
+            basis = row.text("basis")
+            source, conf = row.provenance()
+            if self.unique(row, seen, key, "quantity range") and row.ok:
+                out[key] = QuantityRange(key, cast(Any, unit), cast(float, typical), cast(float, site),
+                                         cast(float, stock), basis, source, conf)
+        if self.raw.tables.get("quantity_ranges") is not None:
+            for m in self.materials.values():
+                if m.id not in out and f"{m.family}@{m.unit}" not in out:
+                    self.issues.add("quantity_ranges.csv", None, f"no range covers material '{m.id}' "
+                                                                 f"(add '{m.id}' or '{m.family}@{m.unit}')")
+        return out
 
     # -- everything ----------------------------------------------------------------------------------------
     def build(self, path: Path) -> KnowledgeBase:
@@ -916,6 +972,7 @@ class Builder:
         profiles = self.build_profiles()
         targets = self.build_targets()
         radii = self.build_radii()
+        quantity_ranges = self.build_quantity_ranges()
         disposal = {m.id: self.categories[m.disposal_category] for m in self.materials.values()
                     if m.disposal_category in self.categories}
 
@@ -933,7 +990,7 @@ class Builder:
             disposal_categories=frozen(self.categories), profiles=frozen(profiles), targets=targets,
             version=self.raw.version, factors=frozen({k: frozen(v) for k, v in self.factors.items()}),
             attributes=frozen(self.attributes), path=str(path), industries=frozen(self.industries),
-            uses=frozen(self.uses), economic_radii=frozen(radii))
+            uses=frozen(self.uses), economic_radii=frozen(radii), quantity_ranges=frozen(quantity_ranges))
 
 
 # ---------------------------------------------------------------------------------------------------------

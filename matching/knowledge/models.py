@@ -332,9 +332,34 @@ class Target:
     materials: tuple[str, ...]
     source: str
     confidence: Confidence
+    #: the document that sets it (title and number as cited), the year it was issued, where it applies
+    #: (``national`` or a province's short name) and to what (``all`` parks, or only ``demonstration_base``s)
+    document: str = ""
+    issued: int | None = None
+    region: str = "national"
+    applies_to: str = "all"
 
     def covers(self, material: Material) -> bool:
         return material.id in self.materials or material.family in self.families
+
+
+@dataclass(frozen=True)
+class QuantityRange:
+    """What one site can plausibly generate or need of a material per year, in its canonical ``unit``.
+
+    ``key`` is a material id or ``<family>@<unit>``. Above ``typical_max`` a listing is an outlier (accepted,
+    with a warning); above ``site_max`` (the largest plant of its kind) it is refused; one-off lots (stocks)
+    are refused above ``stock_max``. ``basis`` says how the figures were reached.
+    """
+
+    key: str
+    unit: Unit
+    typical_max: float
+    site_max: float
+    stock_max: float
+    basis: str
+    source: str
+    confidence: Confidence
 
 
 @dataclass(frozen=True)
@@ -430,6 +455,7 @@ class KnowledgeBase:
     uses: Mapping[str, Use] = field(default_factory=lambda: MappingProxyType({}))
     #: per material, the distance (km as routed) beyond which an exchange is not offered
     economic_radii: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    quantity_ranges: Mapping[str, QuantityRange] = field(default_factory=lambda: MappingProxyType({}))
 
     # -- materials -------------------------------------------------------------------------------------
     def material(self, material_id: str) -> Material:
@@ -518,6 +544,13 @@ class KnowledgeBase:
         found = self.uses.get(use) if use else None
         return found.temperature_grade if found is not None else None
 
+    def quantity_range(self, material_id: str) -> QuantityRange | None:
+        """The plausible quantities of one site for a material: its own row, else its family's (same unit)."""
+        m = self.materials.get(material_id)
+        if m is None:
+            return None
+        return self.quantity_ranges.get(m.id) or self.quantity_ranges.get(f"{m.family}@{m.unit}")
+
     def targets_for(self, material: str) -> tuple[Target, ...]:
         m = self.materials.get(material)
         return () if m is None else tuple(t for t in self.targets if t.covers(m))
@@ -537,6 +570,7 @@ class KnowledgeBase:
             "transport_mode": self.transport_modes,
             "profile": self.profiles,
             "target": {t.id: t for t in self.targets},
+            "quantity_range": self.quantity_ranges,
             "disposal_category": self.disposal_categories,
             "use": self.uses,
             **self.factors,

@@ -82,7 +82,10 @@ def seed_deal(session: Any, actor: Any, supply_id: int, demand_id: int, quantity
 
 
 def move(session: Any, actor: Any, deal_id: int, *actions: str, agreed: float | None = None) -> None:
-    """Admin-style moves (opt_in answers for every side the actor speaks for)."""
+    """Admin-style moves (opt_in answers for every side the actor speaks for). Agreed deals start on
+    2026-01-01, so deliveries may be dated from then on."""
+    from datetime import date
+
     from backend.schemas_deals import DealTerms, DealTransition
     from backend.services import deals
 
@@ -90,7 +93,7 @@ def move(session: Any, actor: Any, deal_id: int, *actions: str, agreed: float | 
         if action == "agree":
             current = session.get(deals.Deal, deal_id)
             deals.update_terms(session=session, actor=actor, deal_id=deal_id, terms_in=DealTerms(
-                agreed_quantity=agreed if agreed is not None else current.quantity))
+                agreed_quantity=agreed if agreed is not None else current.quantity, start_date=date(2026, 1, 1)))
         reason = "test" if action in ("decline", "cancel") else None
         deals.transition(session=session, actor=actor, deal_id=deal_id,
                          move=DealTransition(action=action, reason=reason))
@@ -337,7 +340,7 @@ def test_hazardous_waste_needs_a_permit_and_cross_province_approval(client_as: A
         move(session, admin, near, "opt_in", "negotiate")
         move(session, admin, far, "opt_in", "negotiate")
     pm, pm_b = client_as("pm_own"), client_as("pm_other")
-    pm.patch(f"/api/v1/deals/{near}/terms", json={"agreed_quantity": 100})
+    pm.patch(f"/api/v1/deals/{near}/terms", json={"agreed_quantity": 100, "start_date": "2026-01-01"})
     refused = pm.post(f"/api/v1/deals/{near}/transitions", json={"action": "agree"})
     assert refused.status_code == 409 and "permit covering HW50" in refused.json()["detail"]
     gates = pm.get(f"/api/v1/deals/{near}").json()["gates"]

@@ -88,9 +88,14 @@ def test_graphml_and_gexf_read_back_without_hidden_data(client_as: Any, world: W
     graphml = planner.get("/api/v1/exports/network.graphml")
     assert graphml.status_code == 200 and "graphml" in graphml.headers["content-type"]
     g = nx.parse_graphml(graphml.text, force_multigraph=True)
-    assert g.number_of_nodes() == len(as_json["nodes"])
-    exchange = [d for _u, _v, d in g.edges(data=True) if d.get("kind") in ("deal", "proposal")]
-    assert len(exchange) == len(as_json["edges"]) == 3
+    # exchange edges only: no park nodes, no membership edges; the park is a node attribute, so a firm's
+    # degree counts its exchanges
+    assert g.number_of_nodes() == len([n for n in as_json["nodes"] if n["kind"] != "park"])
+    assert {d.get("kind") for _u, _v, d in g.edges(data=True)} <= {"deal", "proposal"}
+    assert g.number_of_edges() == len(as_json["edges"]) == 3
+    assert g.nodes[f"firm:{world['firm_b1']}"]["park"] == "park-b"
+    for node in g.nodes:
+        assert g.degree(node) == sum(1 for e in as_json["edges"] if node in (e["source"], e["target"]))
     assert g.nodes[f"firm:{world['firm_b1']}"]["label"] == "丁磷肥"
     gexf = planner.get("/api/v1/exports/network.gexf")
     h = nx.read_gexf(io.BytesIO(gexf.content))
@@ -115,7 +120,8 @@ def test_graphml_and_gexf_read_back_without_hidden_data(client_as: Any, world: W
 def _csv(client: Any, name: str, query: str = "") -> list[dict[str, str]]:
     response = client.get(f"/api/v1/exports/{name}.csv{query}")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
-    return list(csv.DictReader(io.StringIO(response.text)))
+    assert response.content.startswith(b"\xef\xbb\xbf")  # a UTF-8 BOM: Excel on Chinese Windows reads UTF-8
+    return list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
 
 
 def test_csv_exports(client_as: Any, world: World, deals_world: dict[str, int]) -> None:  # noqa: F811
@@ -139,11 +145,12 @@ def test_csv_exports(client_as: Any, world: World, deals_world: dict[str, int]) 
     rows = _csv(client_as("fu_same_park"), "deliveries")
     assert [(r["quantity"], r["manifest_number"], r["unit"]) for r in rows] == [("120.0", "1301-0001", "t")]
 
-    kpis = _csv(client_as("planner"), "kpis", "?group_by=region")
-    assert kpis and set(kpis[0]) == {"group_by", "key", "name", "row", "family_or_target", "unit", "generation",
-                                     "committed", "delivered", "rate_committed", "rate_delivered", "target_rate"}
-    fly = next(r for r in kpis if r["family_or_target"] == "fly_ash_2020")
-    assert float(fly["committed"]) == 1000 and float(fly["target_rate"]) == 0.75
+    kpis = _csv(client_as("planner"), "kpis", "?group_by=region&lang=en")
+    assert kpis and {"year", "code", "label", "unit", "firms", "generation", "rate_official"} <= set(kpis[0])
+    fly = next(r for r in kpis if r["code"] == "fly_ash_2020")
+    assert float(fly["committed"]) == 1000 and float(fly["target_rate"]) == 0.75 and fly["label"] == (
+        "Fly ash utilisation")
+    assert len(fly["rate_official"].split(".")[-1]) <= 4  # rounded
     assert client_as("planner").get("/api/v1/exports/kpis.csv?group_by=universe").status_code == 422
     assert client_as("planner").get("/api/v1/exports/listings.csv?park_id=x").status_code == 422
 
@@ -154,3 +161,19 @@ def test_exports_need_a_login(app: Any, path: str) -> None:
     from fastapi.testclient import TestClient
 
     assert TestClient(app).get(f"/api/v1/exports/{path}").status_code == 401
+
+
+def test_csv_names_beside_codes_in_the_chosen_language(client_as: Any, world: World,
+                                                       deals_world: dict[str, int]) -> None:  # noqa: F811
+    admin = client_as("admin")
+    zh = {int(r["id"]): r for r in _csv(admin, "deals", "?lang=zh")}
+    en = {int(r["id"]): r for r in _csv(admin, "deals", "?lang=en")}
+    deal = deals_world["gypsum"]
+    assert zh[deal]["material"] == "phosphogypsum" and zh[deal]["material_name"] == "磷石膏"
+    assert en[deal]["material_name"] == "Phosphogypsum"
+    assert zh[deal]["mode_name"] and zh[deal]["mode_name"] != en[deal]["mode_name"]
+    assert en[deal]["ratio_unit"] == "t/t"
+    listings = _csv(admin, "listings", "?lang=en")
+    assert {r["material_name"] for r in listings if r["material"] == "fly_ash"} == {"Coal fly ash"}
+    # figures are rounded: no long binary fractions
+    assert all(len(r["distance_km"].split(".")[-1]) <= 1 for r in en.values())

@@ -1,96 +1,158 @@
-"""KPIs: on the demo region they equal a direct SQL count; confidentiality of the totals; bad input."""
+"""KPIs: the demo region's figures equal a hand calculation from its files; the official rate from the
+ledger baseline with ISX's deals on top; confidentiality of the totals; bad input."""
 
+import csv
 from collections import defaultdict
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from tests.backend.conftest import World
 from tests.backend.test_deals import add_listing, move, seed_deal, unit_of_work
 
+ROOT = Path(__file__).resolve().parents[2]
 
-def test_kpis_on_the_demo_region_equal_a_direct_sql_count(client_as: Any, world: World) -> None:
-    from backend.models import User
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as fh:
+        return list(csv.DictReader(line for line in fh if not line.startswith("#")))
+
+
+def test_the_demo_region_kpis_equal_a_hand_calculation(app: Any) -> None:
+    """By hand from seed_data (never from the service's code): a firm's material with a complete ledger year
+    counts its ledger (2025: the 2026 months are only January to October); otherwise its active haves. No
+    deals in the demo, so the official rate is utilised ÷ (generated + earlier stock utilised)."""
     from backend.services import seed
-    from backend.services.users import actor_for
-    from matching.knowledge import default_knowledge_base
-    from matching.units import to_canonical
 
-    kb = default_knowledge_base()
     with unit_of_work() as (session, _):
         seed.seed_demo(session=session)
-    with unit_of_work() as (session, _):
-        admin = actor_for(session, session.get(User, world["user_admin"]))
-        ids = dict(session.execute(text(
-            "SELECT l.ref, l.id FROM listing l WHERE l.ref IN ('CFD-STEEL-01-H1', 'CFD-POWER-01-H1') "
-            "OR l.kind = 'want' AND l.material IN ('clinker', 'fly_ash', 'cement')")).all())
-        slag = ids.get("CFD-STEEL-01-H1")
-        wants = session.execute(text(
-            "SELECT l.id, l.material FROM listing l JOIN firm f ON f.id = l.firm_id JOIN park p ON p.id = f.park_id "
-            "WHERE l.kind = 'want' AND l.status = 'active' AND l.material = 'clinker' AND p.code = 'caofeidian' "
-            "ORDER BY l.id")).all()
-        assert slag and wants
-        deal_a = seed_deal(session, admin, slag, wants[0][0], 1000)
-        move(session, admin, deal_a, "opt_in", "negotiate", "agree", "activate", agreed=800)
-        deal_b = seed_deal(session, admin, slag, wants[0][0], 500)
-        move(session, admin, deal_b, "opt_in", "negotiate", "agree", agreed=300)
-        from backend.schemas_deals import DeliveryCreate
+    materials = {r["id"]: r for r in _rows(ROOT / "seed_data/reference/materials.csv")}
+    ledger = [r for r in _rows(ROOT / "seed_data/demo/ledger.csv") if r["year"] == "2025" and not r["month"]]
+    with_ledger = {(r["park"], r["firm"], r["material"]) for r in ledger}
+    gen: dict[tuple[str, str], float] = defaultdict(float)  # (family, unit) -> generation
+    used: dict[tuple[str, str], float] = defaultdict(float)
+    stock: dict[tuple[str, str], float] = defaultdict(float)
+    by_material: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])  # material -> [G, U, S]
+    by_park_material: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    for r in ledger:
+        m = materials[r["material"]]
+        key = (m["family"], m["unit"])
+        g, u, st = float(r["generated"]), float(r["utilised_in_house"]) + float(r["sent_for_utilisation"]), \
+            float(r["stock_utilised"])
+        gen[key] += g
+        used[key] += u
+        stock[key] += st
+        for acc in (by_material[r["material"]], by_park_material[(r["park"], r["material"])]):
+            acc[0] += g
+            acc[1] += u
+            acc[2] += st
+    for r in _rows(ROOT / "seed_data/demo/streams.csv"):
+        if r["kind"] != "have" or (r["status"] or "active") != "active" or not r["material"]:
+            continue
+        if (r["park"], r["firm"], r["material"]) in with_ledger:
+            continue
+        m = materials[r["material"]]
+        assert r["unit"] == m["unit"]  # the demo states every have in its canonical unit
+        gen[(m["family"], m["unit"])] += float(r["quantity"])
+        by_material[r["material"]][0] += float(r["quantity"])
+        by_park_material[(r["park"], r["material"])][0] += float(r["quantity"])
+
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as client:
+        token = client.post("/api/v1/auth/login", json={"email": "admin@isx-demo.cn", "password": "admin-demo-2026"})
+        assert token.status_code == 200
+        client.headers["X-CSRF-Token"] = token.json()["csrf_token"]
+        body = client.get("/api/v1/kpis", params={"group_by": "region", "year": 2026}).json()
+    (region,) = body["groups"]
+    got = {(f["family"], f["unit"]): f for f in region["families"]}
+    assert set(got) == set(gen)
+    for key, value in gen.items():
+        f = got[key]
+        assert f["generation"] == pytest.approx(value), key
+        assert f["utilised_baseline"] == pytest.approx(used[key]), key
+        assert f["stock_drawdown"] == pytest.approx(stock[key]), key
+        assert f["rate_official"] == pytest.approx(used[key] / (value + stock[key])), key
+    # the ash family in t by hand: fly ash, bottom ash and gasification slag of six parks
+    ash = got[("ash", "t")]
+    assert ash["generation"] == pytest.approx(
+        580_000 + 115_000 + 310_000 + 55_000 + 700_000 + 170_000 + 290_000 + 330_000 + 60_000 + 180_000 + 95_000
+        + 160_000)
+    assert ash["utilised_baseline"] == pytest.approx(410_000 + 60_000 + 250_000 + 380_000 + 60_000 + 270_000)
+    # waste heat is measured in GJ and never added to tonnes
+    assert got[("heat", "GJ")]["unit"] == "GJ" and ("heat", "t") not in got
+
+    targets = {t["id"]: t for t in region["targets"]}
+    g, u, st = by_material["fly_ash"]
+    assert targets["fly_ash_2020"]["generation"] == pytest.approx(g)
+    assert targets["fly_ash_2020"]["rate_official"] == pytest.approx(u / (g + st))
+    assert targets["fly_ash_2020"]["met"] is (u / (g + st) >= 0.75)
+    pg = by_material["phosphogypsum"]
+    assert targets["phosphogypsum_2026"]["rate_official"] == pytest.approx(pg[1] / (pg[0] + pg[2]))
+    assert targets["phosphogypsum_2026"]["target_rate"] == 0.65 and "〔2024〕58号" in targets["phosphogypsum_2026"][
+        "document"]
+    assert targets["waste_heat_2020"]["unit"] == "GJ"
+    # a province's own target counts only that province's firms (Shanxi: gujiao and taiyuan)
+    bulk = ("coal_gangue", "fly_ash", "bottom_ash", "bf_slag", "steel_slag", "nonferrous_slag", "fgd_gypsum",
+            "phosphogypsum", "byproduct_gypsum", "red_mud", "carbide_slag", "tailings")
+    shanxi = [sum(v[i] for (park, mat), v in by_park_material.items() if park in ("gujiao", "taiyuan") and mat in bulk)
+              for i in range(3)]
+    assert targets["shanxi_bulk_industrial_solid_waste_2025"]["generation"] == pytest.approx(shanxi[0])
+    assert targets["shanxi_bulk_industrial_solid_waste_2025"]["rate_official"] == pytest.approx(
+        shanxi[1] / (shanxi[0] + shanxi[2]))
+    # the demonstration-base target counts only the demonstration base (caofeidian)
+    base = [sum(v[i] for (park, mat), v in by_park_material.items() if park == "caofeidian" and mat in bulk)
+            for i in range(3)]
+    assert targets["demonstration_base_2025"]["generation"] == pytest.approx(base[0])
+    assert "yunnan_phosphogypsum_2025" not in targets  # no park in Yunnan
+    # every aggregate says how many firms stand behind it
+    assert all(x["firms"] >= 1 for x in (region, *region["families"], *region["targets"], *region["materials"]))
+    assert targets["fly_ash_2020"]["firms"] == 5  # five power plants have fly ash
+
+
+def test_the_official_rate_adds_isx_deliveries_on_top_of_the_ledger(client_as: Any, world: World) -> None:
+    """firm_a1's fly-ash ledger for 2025: generated 200,000 t, utilised 120,000 t of which 10,000 t from
+    earlier stock. A deal that started in 2026 adds its 2026 deliveries; one that ran in 2025 is already in
+    the ledger."""
+    from backend.services import baseline
+
+    csv_text = ("park,firm,material,year,month,unit,generated,utilised_in_house,sent_for_utilisation,stored,"
+                "disposed,stock_utilised\npark-a,甲电厂,fly_ash,2025,,t,200000,20000,100000,90000,0,10000\n")
+    with unit_of_work(world) as (session, admin):
+        baseline.import_ledger(session=session, actor=admin, data=csv_text.encode(), filename="l.csv", dry_run=False)
+        want = add_listing(session, admin, world["site_a2"], "want", "fly_ash", 500_000)
+        new = seed_deal(session, admin, world["l_public"], want, 50_000)
+        move(session, admin, new, "opt_in", "negotiate", "agree", "activate", agreed=40_000)  # starts 2026-01-01
+        old = seed_deal(session, admin, world["l_public"], want, 30_000)
+        from backend.schemas_deals import DealTerms, DealTransition, DeliveryCreate
         from backend.services import deals
 
-        for q in (120.0, 80.5):
-            deals.add_delivery(session=session, actor=admin, deal_id=deal_a, delivery_in=DeliveryCreate(
-                delivered_on="2026-03-01", quantity=q))
-
-    body = client_as("admin").get("/api/v1/kpis?group_by=park").json()
-    assert body["approximate"] is False
-    got = {(g["key"], f["family"], f["unit"]): f for g in body["groups"] for f in g["families"]}
-
-    with unit_of_work() as (session, _):
-        rows = session.execute(text(
-            "SELECT p.code, l.material, l.unit, SUM(l.quantity) FROM listing l JOIN firm f ON f.id = l.firm_id "
-            "JOIN park p ON p.id = f.park_id WHERE l.kind = 'have' AND l.status = 'active' "
-            "GROUP BY p.code, l.material, l.unit")).all()
-        committed = session.execute(text(
-            "SELECT p.code, d.material, SUM(d.agreed_quantity) FROM deal d "
-            "JOIN listing l ON l.id = d.supply_listing_id JOIN firm f ON f.id = l.firm_id "
-            "JOIN park p ON p.id = f.park_id "
-            "WHERE d.status IN ('agreed', 'active') AND l.status = 'active' GROUP BY p.code, d.material")).all()
-        delivered = session.execute(text(
-            "SELECT p.code, d.material, SUM(v.quantity) FROM delivery v JOIN deal d ON d.id = v.deal_id "
-            "JOIN listing l ON l.id = d.supply_listing_id JOIN firm f ON f.id = l.firm_id "
-            "JOIN park p ON p.id = f.park_id GROUP BY p.code, d.material")).all()
-    expected: dict[tuple[str, str, str], float] = defaultdict(float)
-    for code, material, unit, total in rows:
-        m = kb.materials[material]
-        expected[(code, m.family, m.unit)] += to_canonical(float(total), unit, m)
-    assert set(got) == set(expected)
-    for key, value in expected.items():
-        assert got[key]["generation"] == pytest.approx(value, rel=1e-9), key
-    for code, material, total in committed:
-        m = kb.materials[material]
-        assert got[(code, m.family, m.unit)]["committed"] == pytest.approx(float(total))
-    assert committed and delivered
-    for code, material, total in delivered:
-        m = kb.materials[material]
-        f = got[(code, m.family, m.unit)]
-        assert f["delivered"] == pytest.approx(float(total)) == pytest.approx(200.5)
-        assert f["rate_delivered"] == pytest.approx(200.5 / f["generation"])
-    caofeidian = next(g for g in body["groups"] if g["key"] == "caofeidian")
-    steel = next(t for t in caofeidian["targets"] if t["id"] == "steel_solid_waste_2020")
-    assert steel["target_rate"] == 0.95 and steel["committed"] == pytest.approx(1100.0)
-    assert "bf_slag" in steel["materials"]
-    assert caofeidian["totals"]["deals_committing"] == 2
-    assert caofeidian["totals"]["cost_saved_yuan_realised"] > 0
-    region = client_as("admin").get("/api/v1/kpis?group_by=region").json()["groups"]
-    assert [g["key"] for g in region] == ["region"]
-    assert sum(f["generation"] for f in region[0]["families"] if f["unit"] == "t") == pytest.approx(
-        sum(v for (_c, _f, unit), v in expected.items() if unit == "t"))
-    series = body["series"]
-    assert series["labels"] == [g["key"] for g in body["groups"]]
-    assert all(len(d["data"]) == len(series["labels"]) for d in series["datasets"])
-    province = client_as("admin").get("/api/v1/kpis?group_by=province&province=河北省").json()
-    assert [g["key"] for g in province["groups"]] == ["河北省"]
+        deals.transition(session=session, actor=admin, deal_id=old, move=DealTransition(action="opt_in"))
+        deals.transition(session=session, actor=admin, deal_id=old, move=DealTransition(action="negotiate"))
+        deals.update_terms(session=session, actor=admin, deal_id=old, terms_in=DealTerms(
+            agreed_quantity=30_000, start_date=date(2025, 6, 1)))
+        for action in ("agree", "activate"):
+            deals.transition(session=session, actor=admin, deal_id=old, move=DealTransition(action=action))
+        for deal_id, q in ((new, 15_000), (old, 5_000)):
+            deals.add_delivery(session=session, actor=admin, deal_id=deal_id,
+                               delivery_in=DeliveryCreate(delivered_on=date(2026, 3, 1), quantity=q))
+    body = client_as("admin").get("/api/v1/kpis", params={"park_id": world["park_a"], "year": 2026}).json()
+    fly = next(m for m in body["groups"][0]["materials"] if m["material"] == "fly_ash")
+    assert fly["generation"] == 200_000 and fly["baseline_years"] == [2025]
+    assert (fly["utilised_baseline"], fly["stock_drawdown"]) == (120_000, 10_000)
+    assert (fly["delivered"], fly["delivered_on_top"]) == (20_000, 15_000)
+    assert (fly["committed"], fly["committed_on_top"]) == (70_000, 40_000)
+    assert fly["rate_baseline"] == pytest.approx(120_000 / 210_000)
+    assert fly["rate_official"] == pytest.approx((120_000 + 15_000) / 210_000)
+    assert fly["rate_planned"] == pytest.approx((120_000 + 40_000) / 210_000)
+    target = next(t for t in body["groups"][0]["targets"] if t["id"] == "fly_ash_2020")
+    assert target["rate_official"] == fly["rate_official"] and target["met"] is False
+    # the 2025 KPIs: the ledger year itself; the deal of 2025 had no delivery recorded in 2025
+    before = client_as("admin").get("/api/v1/kpis", params={"park_id": world["park_a"], "year": 2025}).json()
+    fly25 = next(m for m in before["groups"][0]["materials"] if m["material"] == "fly_ash")
+    assert fly25["rate_official"] == pytest.approx(120_000 / 210_000) and fly25["delivered"] == 0
 
 
 def test_kpis_never_reveal_private_or_anonymous_quantities(client_as: Any, world: World) -> None:
@@ -116,12 +178,7 @@ def test_kpi_bad_input(client_as: Any, world: World) -> None:
         assert response.status_code == 422 and response.json()["detail"][0]["loc"] == loc, query
 
 
-def test_kpis_of_a_fresh_deal(client_as: Any, world: World) -> None:
-    with unit_of_work(world) as (session, admin):
-        want = add_listing(session, admin, world["site_a2"], "want", "fly_ash", 50_000)
-        deal_id = seed_deal(session, admin, world["l_public"], want, 40_000)
-        move(session, admin, deal_id, "opt_in", "negotiate", "agree", agreed=30_000)
-    body = client_as("fu_own").get(f"/api/v1/kpis?park_id={world['park_a']}").json()
-    fly = next(t for g in body["groups"] for t in g["targets"] if t["id"] == "fly_ash_2020")
-    assert fly["committed"] == 30_000 and fly["rate_committed"] == pytest.approx(30_000 / fly["generation"])
-    assert fly["met_committed"] is False and fly["gap_committed"] == pytest.approx(0.75 - fly["rate_committed"])
+def test_kpi_bad_input_year(client_as: Any, world: World) -> None:
+    client = client_as("planner")
+    assert client.get("/api/v1/kpis?year=1990").json()["detail"][0]["loc"] == ["query", "year"]
+    assert client.get(f"/api/v1/kpis?year={date.today().year + 1}").status_code == 422

@@ -281,7 +281,7 @@ def test_park_overview_has_families_and_targets(page_client: Callable[[str], Tes
     assert page.status_code == 200
     chart = re.search(r'data-kpi-chart="([^"]+)"', page.text)
     assert chart and "灰渣" in chart.group(1)
-    assert "75 %" in page.text  # the fly-ash target of 2020, from the knowledge base
+    assert 'data-target="fly_ash_2020"' in page.text and "75.0 %" in page.text  # the knowledge base's target
     assert "/static/vendor/echarts.min.js" in page.text
 
 

@@ -183,7 +183,8 @@ def test_a_deal_moves_through_its_page(page_client: Callable[[str], TestClient],
     order = firm.post(f"/deals/{deal_id}/terms", data={"agreed_quantity": "1000", "start_date": "2026-03-01",
                                                        "end_date": "2026-01-01"})
     assert order.status_code == 422 and 'id="terms-end_date-error"' in order.text
-    assert firm.post(f"/deals/{deal_id}/terms", data={"agreed_quantity": "1000", "price": "12"}).status_code == 200
+    assert firm.post(f"/deals/{deal_id}/terms", data={"agreed_quantity": "1000", "price": "12",
+                                                      "start_date": "2026-01-01"}).status_code == 200
     for action, status in (("agree", "agreed"), ("activate", "active")):
         moved = firm.post(f"/deals/{deal_id}/transitions", data={"action": action})
         assert moved.status_code == 200 and f'data-status="{status}"' in moved.text, moved.text[:500]
@@ -303,7 +304,7 @@ def test_hazardous_transfer_needs_a_permit_an_approval_and_manifests(page_client
     assert _deal_row(deal_id)[0].approval_reference is None
 
     # No permit at the receiver: agreeing is refused, with the reason in the page's language.
-    assert firm.post(f"{url}/terms", data={"agreed_quantity": "100"}).status_code == 200
+    assert firm.post(f"{url}/terms", data={"agreed_quantity": "100", "start_date": "2026-01-01"}).status_code == 200
     no_permit = firm.post(f"{url}/transitions", data={"action": "agree"})
     assert no_permit.status_code == 422 and 'id="action-__all__-error"' in no_permit.text
     assert "需方须持有覆盖该危废代码的有效许可证" in no_permit.text and 'data-status="negotiating"' in no_permit.text

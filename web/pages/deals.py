@@ -23,7 +23,9 @@ from backend.schemas_deals import (
     DealNoteCreate,
     DealTerms,
     DealTransition,
+    DeliveryCorrection,
     DeliveryCreate,
+    DeliveryVoid,
 )
 from backend.services import deals as deals_svc
 from backend.services import listings as listings_svc
@@ -160,6 +162,7 @@ def deal_context(session: Session, viewer: Viewer, deal_id: int) -> dict[str, An
         "materials": get_kb().materials, "can_move": can_move,
         "can_terms": can_move and deal.status in deals_svc.TERMS_STATES,
         "can_deliver": can_move and deal.status == "active",
+        "can_correct": can_move and deal.status in deals_svc.CORRECTABLE,
         "can_approve": (viewer.role in ("park_manager", "admin") and can_move and deal.gates.needs_transfer_approval
                         and deal.status not in deals_svc.TERMINAL),
         "forms": {}, "errors": {}, "done": None,
@@ -259,13 +262,34 @@ def deal_note(request: Request, session: SessionDep, viewer: CurrentViewer, deal
                                                   note_in=note), "note")
 
 
+DELIVERY_FIELDS = ("delivered_on", "quantity", "manifest_number", "document_ref", "note", "over_agreed_reason")
+
+
 @router.post("/deals/{deal_id}/deliveries")
 def deal_delivery(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: int,
                   form: Form) -> Response:
-    values = {k: form.get(k, "") for k in ("delivered_on", "quantity", "manifest_number", "note")}
+    values = {k: form.get(k, "") for k in DELIVERY_FIELDS}
     return _apply(request, session, viewer, deal_id, "delivery", values, DeliveryCreate,
                   lambda d: deals_svc.add_delivery(session=session, actor=viewer.actor, deal_id=deal_id,
                                                    delivery_in=d), "delivery")
+
+
+@router.post("/deals/{deal_id}/deliveries/{delivery_id}/void")
+def deal_delivery_void(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: int,
+                       delivery_id: int, form: Form) -> Response:
+    return _apply(request, session, viewer, deal_id, f"void-{delivery_id}", {"reason": form.get("reason", "")},
+                  DeliveryVoid, lambda v: deals_svc.void_delivery(session=session, actor=viewer.actor,
+                                                                  deal_id=deal_id, delivery_id=delivery_id,
+                                                                  void_in=v), "delivery_void")
+
+
+@router.post("/deals/{deal_id}/deliveries/{delivery_id}/correct")
+def deal_delivery_correct(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: int,
+                          delivery_id: int, form: Form) -> Response:
+    values = {k: form.get(k, "") for k in (*DELIVERY_FIELDS, "reason")}
+    return _apply(request, session, viewer, deal_id, f"correct-{delivery_id}", values, DeliveryCorrection,
+                  lambda c: deals_svc.correct_delivery(session=session, actor=viewer.actor, deal_id=deal_id,
+                                                       delivery_id=delivery_id, correction=c), "delivery_correct")
 
 
 @router.post("/deals/{deal_id}/approval")

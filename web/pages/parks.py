@@ -7,7 +7,7 @@ import binascii
 from collections import defaultdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlmodel import Session
 from starlette.responses import Response
 
@@ -19,15 +19,14 @@ from backend.models import Park
 from backend.schemas import ImportSummary
 from backend.services import firms as firms_svc
 from backend.services import imports as imports_svc
+from backend.services import kpis as kpis_svc
 from backend.services import listings as listings_svc
-from matching.knowledge import KnowledgeBase
-from matching.units import UnitError, to_canonical
+from backend.services import plausibility
 from web.deps import CurrentViewer, Viewer, managed_parks, page_context, require_role
 from web.forms import domain_errors
 from web.templating import render
 
 router = APIRouter(include_in_schema=False)
-TARGET_YEARS = (2020, 2025)
 
 
 def _park(session: Session, viewer: Viewer, park_id: int) -> Park:
@@ -41,70 +40,38 @@ def _park(session: Session, viewer: Viewer, park_id: int) -> Park:
     return park
 
 
-def family_targets(kb: KnowledgeBase, family: str, materials: set[str]) -> dict[int, Any]:
-    """The target of each year that applies to a family: the strictest one naming a material of that family
-    found in the park (fly ash 75 %), else the strictest naming the family itself (industrial solid waste)."""
-    chosen: dict[int, Any] = {}
-    for year in TARGET_YEARS:
-        named = [t for t in kb.targets if t.year == year and family in t.families]
-        by_material = [t for t in kb.targets if t.year == year and set(t.materials) & materials]
-        pool = by_material or named
-        if pool:
-            chosen[year] = max(pool, key=lambda t: t.rate)
-    return chosen
-
-
-def generation_by_family(kb: KnowledgeBase, listings: list[Any]) -> list[dict[str, Any]]:
-    """Active haves summed per material family in canonical units (per year; one-off lots counted once)."""
-    totals: dict[tuple[str, str], float] = defaultdict(float)
-    materials: dict[str, set[str]] = defaultdict(set)
-    for x in listings:
-        if x.kind != "have" or x.status != "active" or x.quantity is None:
-            continue
-        m = kb.materials.get(x.material)
-        if m is None:
-            continue
-        try:
-            amount = to_canonical(x.quantity, x.unit, m)
-        except UnitError:
-            continue
-        totals[(m.family, m.unit)] += amount
-        materials[m.family].add(m.id)
-    rows = []
-    for (family, unit), total in sorted(totals.items(), key=lambda kv: -kv[1]):
-        targets = family_targets(kb, family, materials[family])
-        rows.append({"family": family, "unit": unit, "generation": total, "targets": targets,
-                     "materials": sorted(materials[family])})
-    return rows
-
-
 @router.get("/parks/{park_id}")
-def park_page(request: Request, session: SessionDep, viewer: CurrentViewer, park_id: int) -> Response:
+def park_page(request: Request, session: SessionDep, viewer: CurrentViewer, park_id: int,
+              year: Annotated[int | None, Query(ge=2000, le=2100)] = None) -> Response:
+    """The park overview: its firms, and its KPIs from the one KPI service (the KPI page's tables)."""
     park = _park(session, viewer, park_id)
     kb = get_kb()
     firms, _ = firms_svc.list_firms(session=session, actor=viewer.actor, park_id=park_id, sort="name", limit=500)
-    listings, _ = listings_svc.list_listings(session=session, actor=viewer.actor, park_id=park_id, limit=500)
+    listings = listings_svc.all_listings(session=session, actor=viewer.actor, park_id=park_id)
     per_firm: dict[int, dict[str, int]] = defaultdict(lambda: {"have": 0, "want": 0})
     for x in listings:
         if x.firm_id is not None and x.status == "active":
             per_firm[x.firm_id][x.kind] += 1
-    families = generation_by_family(kb, listings)
-    tonnes = [f for f in families if f["unit"] == "t"]
+    figures = kpis_svc.kpis(session=session, actor=viewer.actor, group_by="park", park_id=park_id, year=year)
+    group = figures["groups"][0] if figures["groups"] else {"families": [], "targets": []}
     t = page_context(request)["t"]
-    # the generic chart spec of static/js/charts.js: generation in t (bars) and the targets in % (points)
+    tonnes = [f for f in group["families"] if f["unit"] == "t"]
+    # the generic chart spec of static/js/charts.js: generation and utilisation in t (bars), official rate in %
     chart = {
         "categories": [t(f"family.{f['family']}") for f in tonnes],
         "axes": [{"name": t("park.chart.tonnes")}, {"name": t("park.chart.rate"), "percent": True}],
         "series": [{"name": t("park.chart.generation"), "type": "bar",
-                    "data": [round(f["generation"]) for f in tonnes]}]
-        + [{"name": t("park.chart.target", year=y), "type": "scatter", "axis": 1,
-            "symbol": "diamond" if y == TARGET_YEARS[0] else "triangle",
-            "data": [round(f["targets"][y].rate * 100) if y in f["targets"] else None for f in tonnes]}
-           for y in TARGET_YEARS],
+                    "data": [round(f["generation"]) for f in tonnes]},
+                   {"name": t("kpi.utilised"), "type": "bar", "data": [round(f["utilised"]) for f in tonnes]},
+                   {"name": t("kpi.rate_official"), "type": "scatter", "axis": 1,
+                    "data": [None if f["rate_official"] is None else round(f["rate_official"] * 100, 1)
+                             for f in tonnes]}],
     }
     return render(request, "park.html", {
-        "park": park, "firms": firms, "per_firm": per_firm, "families": families, "chart": chart,
-        "listing_count": len(listings), "materials": kb.materials, "years": TARGET_YEARS})
+        "park": park, "firms": firms, "per_firm": per_firm, "families": group["families"],
+        "targets": group["targets"], "year": figures["year"], "chart": chart, "listing_count": len(listings),
+        "materials": kb.materials,
+        "to_check": plausibility.outlier_listings(session=session, actor=viewer.actor, park_id=park_id)})
 
 
 # --- bulk import ---------------------------------------------------------------------------------------

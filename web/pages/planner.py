@@ -18,16 +18,15 @@ from sqlmodel import Session
 from starlette.responses import Response
 
 from backend.api.deps import SessionDep
-from backend.errors import Conflict, InvalidInput, NotFound
+from backend.errors import InvalidInput, NotFound
 from backend.kb import get_kb
 from backend.models import Firm, Park
 from backend.schemas_deals import HubIn, RunCreate
-from backend.services import deals as deals_svc
+from backend.services import baseline as baseline_svc
 from backend.services import kpis as kpis_svc
 from backend.services import runs as runs_svc
 from web.deps import CurrentViewer, Viewer, page_context, require_role
 from web.forms import Errors, FieldError, domain_errors, validate
-from web.pages.deals import all_deals
 from web.pages.runs import MultiForm
 from web.templating import is_htmx, render
 
@@ -37,92 +36,61 @@ Province = Annotated[str | None, Query(max_length=40)]
 
 
 # --- KPIs ----------------------------------------------------------------------------------------------
-def ledger_by(session: Session, viewer: Viewer) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
-    """Planned CO2 avoided and tonnes diverted of the committing deals, by material family and by park code
-    of the supplier (from each deal's benefit ledger)."""
-    kb = get_kb()
-    by_family: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    by_park: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for deal in all_deals(session, viewer):
-        if deal.status not in deals_svc.COMMITTING:
-            continue
-        try:
-            ledger = deals_svc.get_ledger(session=session, actor=viewer.actor, deal_id=deal.id)
-        except Conflict:
-            continue
-        m = kb.materials.get(deal.material)
-        family = m.family if m else "other"
-        park = deal.supply.park_id
-        for table, key in ((by_family, family), (by_park, str(park) if park is not None else "")):
-            table[key]["co2"] += ledger.planned.co2_avoided_t
-            table[key]["diverted"] += ledger.planned.landfill_diverted_t
-    return by_family, by_park
+def kpi_charts(t: Any, targets: list[dict[str, Any]], park_rows: list[dict[str, Any]], locale: str) -> dict[str, Any]:
+    """Chart specs (static/js/charts.js) of the KPI service's figures: rates against targets, and by park the
+    tonnes kept out of landfill and the CO2 avoided (both in t, on their own axes)."""
+    def pct(v: float | None) -> float | None:
+        return None if v is None else round(v * 100, 1)
+
+    return {
+        "targets": {
+            "categories": [f"{tg['name_zh'] if locale == 'zh' else tg['name_en']} ({tg['year']})" for tg in targets],
+            "axes": [{"name": t("kpi.rate_axis"), "percent": True}],
+            "series": [
+                {"name": t("kpi.rate_official"), "type": "bar", "data": [pct(tg["rate_official"]) for tg in targets]},
+                {"name": t("kpi.rate_planned"), "type": "bar", "data": [pct(tg["rate_planned"]) for tg in targets]},
+                {"name": t("kpi.target"), "type": "scatter", "data": [pct(tg["target_rate"]) for tg in targets]},
+            ]},
+        "parks": {
+            "categories": [r["name"] for r in park_rows],
+            "axes": [{"name": t("kpi.tonnes_axis")}, {"name": t("kpi.co2_axis")}],
+            "series": [
+                {"name": t("kpi.diverted"), "type": "bar", "data": [round(r["totals"]["diverted_t_planned"])
+                                                                      for r in park_rows]},
+                {"name": t("kpi.co2"), "type": "bar", "axis": 1,
+                 "data": [round(r["totals"]["co2_avoided_t_planned"]) for r in park_rows]},
+            ]},
+    }
+
+
+Year = Annotated[int | None, Query(ge=2000, le=2100)]
 
 
 @router.get("/kpis")
-def kpis_page(request: Request, session: SessionDep, viewer: CurrentViewer,
-              province: Province = None) -> Response:
+def kpis_page(request: Request, session: SessionDep, viewer: CurrentViewer, province: Province = None,
+              year: Year = None) -> Response:
     require_role(viewer, "planner", "admin", "park_manager")
     province = province or None
-    t = page_context(request)["t"]
-    name_of = page_context(request)["name_of"]
+    context = page_context(request)
+    t, name_of = context["t"], context["name_of"]
     parks = list(session.scalars(select(Park).order_by(Park.id)))
     provinces = sorted({p.province for p in parks})
     if province is not None and province not in provinces:
         raise NotFound(f"no park in province '{province}'")
-    region = kpis_svc.kpis(session=session, actor=viewer.actor, group_by="region", province=province)
-    by_park = kpis_svc.kpis(session=session, actor=viewer.actor, group_by="park", province=province)
-    fam_ledger, park_ledger = ledger_by(session, viewer)
+    region = kpis_svc.kpis(session=session, actor=viewer.actor, group_by="region", province=province, year=year)
+    by_park = kpis_svc.kpis(session=session, actor=viewer.actor, group_by="park", province=province, year=year)
     park_of = {p.code: p for p in parks}
-    targets = region["groups"][0]["targets"] if region["groups"] else []
-    families = region["groups"][0]["families"] if region["groups"] else []
-
-    def pct(v: float | None) -> float | None:
-        return None if v is None else round(v * 100, 1)
-
-    target_chart = {
-        "categories": [f"{(tg['name_zh'] if page_context(request)['locale'] == 'zh' else tg['name_en'])} ({tg['year']})"
-                       for tg in targets],
-        "axes": [{"name": t("kpi.rate_axis"), "percent": True}],
-        "series": [
-            {"name": t("kpi.rate_committed"), "type": "bar", "data": [pct(tg["rate_committed"]) for tg in targets]},
-            {"name": t("kpi.rate_delivered"), "type": "bar", "data": [pct(tg["rate_delivered"]) for tg in targets]},
-            {"name": t("kpi.target"), "type": "scatter", "data": [pct(tg["target_rate"]) for tg in targets]},
-        ]}
-    park_rows = []
-    for g in by_park["groups"]:
-        park = park_of.get(g["key"])
-        led = park_ledger.get(str(park.id) if park else "", {})
-        tonnes = [f for f in g["families"] if f["unit"] == "t"]
-        park_rows.append({"name": name_of(park) if park else g["name"], "park": park,
-                          "generation": sum(f["generation"] for f in tonnes),
-                          "committed": sum(f["committed"] for f in tonnes),
-                          "delivered": sum(f["delivered"] for f in tonnes),
-                          "co2": g["totals"]["co2_avoided_t_planned"], "diverted": led.get("diverted", 0.0),
-                          "deals": g["totals"]["deals_committing"]})
-    park_chart = {
-        "categories": [r["name"] for r in park_rows],
-        "axes": [{"name": t("kpi.tonnes_axis")}, {"name": t("kpi.co2_axis")}],
-        "series": [
-            {"name": t("kpi.diverted"), "type": "bar", "data": [round(r["diverted"]) for r in park_rows]},
-            {"name": t("kpi.co2"), "type": "bar", "axis": 1, "data": [round(r["co2"]) for r in park_rows]},
-        ]}
-    family_rows = [{"family": f["family"], "unit": f["unit"], "generation": f["generation"],
-                    "committed": f["committed"], "delivered": f["delivered"], "rate": f["rate_committed"],
-                    "co2": fam_ledger.get(f["family"], {}).get("co2", 0.0),
-                    "diverted": fam_ledger.get(f["family"], {}).get("diverted", 0.0)} for f in families]
-    family_chart = {
-        "categories": [t(f"family.{r['family']}") + ("" if r["unit"] == "t" else f" ({r['unit']})")
-                       for r in family_rows],
-        "axes": [{"name": t("kpi.tonnes_axis")}, {"name": t("kpi.co2_axis")}],
-        "series": [
-            {"name": t("kpi.diverted"), "type": "bar", "data": [round(r["diverted"]) for r in family_rows]},
-            {"name": t("kpi.co2"), "type": "bar", "axis": 1, "data": [round(r["co2"]) for r in family_rows]},
-        ]}
+    group = region["groups"][0] if region["groups"] else None
+    targets = group["targets"] if group else []
+    park_rows = [g | {"park": park_of.get(g["key"]),
+                      "name": name_of(park_of[g["key"]]) if g["key"] in park_of else g["name"]}
+                 for g in by_park["groups"]]
+    series = baseline_svc.series(session=session, actor=viewer.actor, period="year", province=province)
     return render(request, "kpis.html", {
-        "province": province, "provinces": provinces, "targets": targets, "approximate": region["approximate"],
-        "park_rows": park_rows, "family_rows": family_rows, "target_chart": target_chart,
-        "park_chart": park_chart, "family_chart": family_chart, "years": YEARS})
+        "province": province, "provinces": provinces, "year": region["year"], "targets": targets,
+        "families": group["families"] if group else [], "totals": group["totals"] if group else None,
+        "approximate": region["approximate"], "park_rows": park_rows, "series": series["points"],
+        "charts": kpi_charts(t, targets, park_rows, context["locale"]), "materials": get_kb().materials})
 
 
 # --- what-if -------------------------------------------------------------------------------------------
@@ -200,13 +168,21 @@ def start_whatif(request: Request, session: SessionDep, viewer: CurrentViewer, v
 
 
 def _summary(run: Any) -> dict[str, Any]:
+    """A run's figures; quantities by unit (t, GJ and m³ never add up into one figure)."""
     k = run.kpis or {}
-    return {"links": k.get("links"), "net_benefit": k.get("net_benefit"), "quantity": k.get("quantity"),
+    by_unit: dict[str, float] = defaultdict(float)
+    for link in (run.result or {}).get("links", []):
+        q = link.get("quantity")
+        if q is None and link.get("quantity_band"):
+            q = link["quantity_band"].get("min")
+        by_unit[link.get("unit") or ""] += float(q or 0.0)
+    return {"links": k.get("links"), "net_benefit": k.get("net_benefit"), "quantity_by_unit": dict(by_unit),
             "co2_avoided_t": k.get("co2_avoided_t"), "landfill_diverted_t": k.get("landfill_diverted_t"),
             "unmatched_supplies": k.get("unmatched_supplies"), "unmatched_demands": k.get("unmatched_demands")}
 
 
 def _by_material(run: Any) -> dict[str, float]:
+    """Quantities by material (each in its own canonical unit)."""
     out: dict[str, float] = defaultdict(float)
     for link in (run.result or {}).get("links", []):
         q = link.get("quantity")
@@ -228,7 +204,9 @@ def compare_page(request: Request, session: SessionDep, viewer: CurrentViewer, b
     mb, mv = _by_material(base), _by_material(variant)
     firms = {f.id: f for f in session.scalars(select(Firm))}
     removed = [firms[i] for i in variant.what_if.get("remove_firm_ids", []) if i in firms]
-    context = {"base": base, "variant": variant, "done": done, "sb": _summary(base), "sv": _summary(variant),
+    sb, sv = _summary(base), _summary(variant)
+    context = {"base": base, "variant": variant, "done": done, "sb": sb, "sv": sv,
+               "units": sorted(set(sb["quantity_by_unit"]) | set(sv["quantity_by_unit"])),
                "materials": get_kb().materials, "removed": removed, "hubs": variant.what_if.get("hubs", []),
                "by_material": [{"material": m, "base": mb.get(m, 0.0), "variant": mv.get(m, 0.0)}
                                for m in sorted(set(mb) | set(mv), key=lambda m: -max(mb.get(m, 0.0), mv.get(m, 0.0)))]}

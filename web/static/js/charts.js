@@ -7,10 +7,9 @@
   var COLOURS = ["#2b6cb0", "#2f7d32", "#b7410e", "#6b46c1", "#a16207"];
 
   function compact(v) {
-    if (document.body.dataset.locale === "en") {
-      return v >= 1e6 ? (v / 1e6) + " M" : v >= 1e3 ? (v / 1e3) + " k" : String(v);
-    }
-    return v >= 1e4 ? (v / 1e4) + " 万" : String(v);
+    // axis labels in the page's locale: 万/亿 in Chinese, k/M/B in English (Intl compact notation)
+    var zh = document.body.dataset.locale !== "en";
+    return new Intl.NumberFormat(zh ? "zh-CN" : "en", { notation: "compact", maximumFractionDigits: 1 }).format(v);
   }
 
   function draw(el) {

@@ -1,0 +1,91 @@
+"""Pages of issue 12 through the composed app (no browser): plausible inputs, delivery corrections, units and
+money, the KPI and baseline pages."""
+
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+
+from tests.backend.conftest import World
+
+
+def test_pages_refuse_in_the_page_language_and_the_park_page_lists_outliers(
+        page_client: Callable[[str], TestClient], world: World) -> None:
+    firm = page_client("fu_own")
+    form = {"site_id": str(world["site_a1"]), "kind": "have", "material": "fly_ash", "quantity": "1e30", "unit": "t",
+            "period": "year", "visibility": "public", "status": "active"}
+    refused = firm.post(f"/firms/{world['firm_a1']}/listings", data=form)
+    assert refused.status_code == 422 and 'id="new-quantity-error"' in refused.text, refused.text[:2000]
+    assert "超出单个厂址的可能范围" in refused.text and "5,000,000 t" in refused.text
+    english = firm.post(f"/firms/{world['firm_a1']}/listings?lang=en", data=form)
+    assert "more than a single site can have" in english.text
+    assert firm.post(f"/firms/{world['firm_a1']}/listings", data=form | {"quantity": "3000000"}).status_code == 200
+    park = page_client("pm_own").get(f"/parks/{world['park_a']}")
+    assert 'data-testid="to-check"' in park.text and "1,500,000 t" in park.text
+
+
+def test_a_delivery_is_refused_voided_and_re_recorded_on_the_deal_page(page_client: Callable[[str], TestClient],
+                                                                       world: World) -> None:
+    from tests.backend.test_deals import add_listing, move, seed_deal, unit_of_work
+
+    with unit_of_work(world) as (session, admin):
+        have = add_listing(session, admin, world["site_a1"], "have", "fly_ash", 400_000)
+        want = add_listing(session, admin, world["site_a2"], "want", "fly_ash", 400_000)
+        deal_id = seed_deal(session, admin, have, want, 300_000)
+        move(session, admin, deal_id, "opt_in", "negotiate", "agree", "activate", agreed=300_000)
+    firm = page_client("fu_own")
+    future = firm.post(f"/deals/{deal_id}/deliveries", data={"delivered_on": "2031-01-01", "quantity": "10"})
+    assert future.status_code == 422 and 'id="delivery-delivered_on-error"' in future.text
+    assert "交付日期不能在未来" in future.text
+    over = firm.post(f"/deals/{deal_id}/deliveries", data={"delivered_on": "2026-05-01", "quantity": "5000000"})
+    assert over.status_code == 422 and 'id="delivery-quantity-error"' in over.text and "超过约定的每年" in over.text
+    made = firm.post(f"/deals/{deal_id}/deliveries", data={"delivered_on": "2026-05-01", "quantity": "250000",
+                                                           "document_ref": "GB-0501"})
+    assert made.status_code == 200 and "GB-0501" in made.text
+    delivery_id = int(made.text.split('data-delivery="', 1)[1].split('"', 1)[0])
+    no_reason = firm.post(f"/deals/{deal_id}/deliveries/{delivery_id}/correct",
+                          data={"delivered_on": "2026-05-01", "quantity": "25000"})
+    assert no_reason.status_code == 422 and f'id="correct-{delivery_id}-reason-error"' in no_reason.text
+    fixed = firm.post(f"/deals/{deal_id}/deliveries/{delivery_id}/correct",
+                      data={"delivered_on": "2026-05-01", "quantity": "25000", "reason": "多输了一个零"})
+    assert fixed.status_code == 200 and 'data-voided="true"' in fixed.text and "已作废" in fixed.text
+    assert "交付已更正并重新登记" in fixed.text and f"（更正第 {delivery_id} 条）" in fixed.text
+
+
+def test_no_page_of_the_demo_sums_across_unit_families(web_app: object, engine: object) -> None:
+    """Every quantity a page shows carries its unit (t, GJ or m³) through the one ``qty`` macro, every number in
+    a figure column is a quantity, a rate, a count or money, and no sum of t with GJ or m³ appears anywhere."""
+    import re
+
+    from backend.services import seed
+    from tests.backend.test_deals import unit_of_work
+    from tests.web.conftest import csrf_of
+
+    with unit_of_work() as (session, _):
+        seed.seed_demo(session=session)
+    pages: list[str] = []
+    for email, password in (("admin@isx-demo.cn", "admin-demo-2026"), ("planner@isx-demo.cn", "planner-demo-2026")):
+        client = TestClient(web_app, follow_redirects=False)  # type: ignore[arg-type]
+        assert client.post("/login", data={"email": email, "password": password}).status_code == 303
+        client.headers["X-CSRF-Token"] = csrf_of(client)
+        paths = ["/kpis", "/kpis?province=山西省", "/kpis?year=2025", "/downloads"]
+        paths += [f"/parks/{i}" for i in range(1, 7)]
+        for path in paths:
+            answer = client.get(path)
+            assert answer.status_code == 200, path
+            pages.append(answer.text)
+        region = client.get("/api/v1/kpis", params={"group_by": "region"}).json()["groups"][0]
+    by_unit: dict[str, float] = {}
+    for f in region["families"]:
+        by_unit[f["unit"]] = by_unit.get(f["unit"], 0.0) + f["generation"]
+    assert set(by_unit) == {"t", "GJ", "m3"}
+    mixed = {round(by_unit["t"] + by_unit["GJ"]), round(by_unit["t"] + by_unit["GJ"] + by_unit["m3"]),
+             round(by_unit["t"] + by_unit["m3"]), round(by_unit["GJ"] + by_unit["m3"])}
+    for text in pages:
+        units = set(re.findall(r'<data class="qty" value="[^"]*" data-unit="([^"]*)"', text))
+        assert units <= {"t", "GJ", "m3"}, units
+        values = {round(float(v)) for v in re.findall(r'<data class="qty" value="([^"]+)"', text)}
+        assert not values & mixed
+        for cell in re.findall(r'<td class="num"[^>]*>(.*?)</td>', text, re.S):
+            bare = re.sub(r"<data\b.*?</data>", "", cell, flags=re.S)
+            bare = re.sub(r"<[^>]+>", "", bare)
+            assert not re.search(r"\d", bare.replace("CO₂", "")), cell
