@@ -207,6 +207,9 @@ def match(scenario: Scenario | str | Mapping[str, Any], *, mode: str = "linear",
                              seconds={"load": t_load - t0, "candidates": t_cand - t_load,
                                       "solve": t_solve - t_cand, "total": 0.0})
     result.stats.seconds["total"] = round(time.perf_counter() - t0, 4)
+    result.stats.extra["classes"] = sol.classes
     result.stats.extra["network_components"] = sol.network_components
     result.stats.extra["lp_components"] = sol.lp_components
+    if sol.certificate is not None:
+        result.stats.extra["certificate"] = sol.certificate.to_json()
     return result
