@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from matching.candidates import CandidateSet, build_candidates
+from matching.candidates import CandidateSet
 from matching.economics import ON_SITE, Economics, counts_as_diverted, resolve_economics
 from matching.errors import MatchingError
+from matching.pipeline import build_and_solve
 from matching.result import Breakdown, Link, MatchResult, Objective, Remaining, Stats
 from matching.scenario import Scenario, load_scenario
-from matching.solve import solve_linear
 
 __all__ = ["OBJECTIVES", "assemble_result", "match", "objective_weights"]
 
@@ -196,16 +196,16 @@ def match(scenario: Scenario | str | Mapping[str, Any], *, mode: str = "linear",
     if mode != "linear":
         raise MatchingError(f"unknown mode '{mode}' (expected linear or milp)")
     econ = resolve_economics(scenario)
-    cands = build_candidates(scenario, econ)
-    t_cand = time.perf_counter()
-    weights = objective_weights(scenario, econ, cands, objective)
-    sol = solve_linear(cands, weights, decompose=decompose, workers=workers)
+    # candidates are built one material class at a time, overlapped with solving (matching.pipeline)
+    solved = build_and_solve(scenario, econ, lambda c: objective_weights(scenario, econ, c, objective),
+                             workers=workers, decompose=decompose)
+    cands, sol = solved.cands, solved.solution
     t_solve = time.perf_counter()
     kind = objective if isinstance(objective, str) else "weighted"
     result = assemble_result(scenario, econ, cands, sol.flow, status="optimal", solver=sol.solver,
                              components=sol.components, objective_kind=kind,
-                             seconds={"load": t_load - t0, "candidates": t_cand - t_load,
-                                      "solve": t_solve - t_cand, "total": 0.0})
+                             seconds={"load": t_load - t0, "candidates": solved.candidate_seconds,
+                                      "solve": t_solve - t_load - solved.candidate_seconds, "total": 0.0})
     result.stats.seconds["total"] = round(time.perf_counter() - t0, 4)
     result.stats.extra["classes"] = sol.classes
     result.stats.extra["network_components"] = sol.network_components

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -85,7 +86,8 @@ def _empty_f() -> FloatArray:
     return np.empty(0, dtype=np.float64)
 
 
-def build_candidates(scenario: Scenario, econ: Economics) -> CandidateSet:
+def build_candidates(scenario: Scenario, econ: Economics, *,
+                     pairs: Collection[tuple[str, str]] | None = None) -> CandidateSet:
     """Every (supply, demand) pair that can carry positive benefit within the stated limits.
 
     Parameters
@@ -93,6 +95,8 @@ def build_candidates(scenario: Scenario, econ: Economics) -> CandidateSet:
     scenario : Scenario
     econ : Economics
         From :func:`matching.economics.resolve_economics`.
+    pairs : collection of (supply material, demand material), optional
+        Only these material pairs (used to build one material class at a time); default all.
 
     Returns
     -------
@@ -138,10 +142,13 @@ def build_candidates(scenario: Scenario, econ: Economics) -> CandidateSet:
     n_queried = 0
 
     for v, d_list in by_mat_d.items():
+        sources = [m for m in econ.sources_of(v) if pairs is None or (m, v) in pairs]
+        if not sources:
+            continue
         d_all = np.asarray(d_list, dtype=np.int64)
         price = econ.price(v)
         index = SpatialIndex(site_lat[d_site[d_all]], site_lon[d_site[d_all]])
-        for m in econ.sources_of(v):
+        for m in sources:
             s_list = by_mat_s.get(m)
             if not s_list:
                 continue
