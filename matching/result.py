@@ -1,12 +1,27 @@
-"""The matcher's answer as frozen dataclasses, and its JSON form (see docs/matcher.md)."""
+"""The matcher's answer as frozen dataclasses, and its JSON form (see docs/matcher.md).
+
+JSON text is written by ``orjson`` (a compiled encoder: the standard library's pure-Python indenting encoder
+took 7 s for the 100k-stream benchmark's result, orjson well under a second).
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["BINDING_CODES", "Breakdown", "Link", "MatchResult", "Objective", "Remaining", "Stats"]
+import orjson
+
+__all__ = ["BINDING_CODES", "Breakdown", "Link", "MatchResult", "Objective", "Remaining", "Stats", "json_bytes"]
+
+
+def json_bytes(data: Mapping[str, Any] | list[Any], *, indent: bool = True) -> bytes:
+    """UTF-8 JSON of a result (or any plain data), indented by two spaces like ``json.dumps(indent=2)``.
+
+    NumPy scalars and arrays are written as numbers and arrays; NaN and infinities as ``null``.
+    """
+    option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS | (orjson.OPT_INDENT_2 if indent else 0)
+    return orjson.dumps(data, option=option)
 
 BINDING_CODES = ("supply", "demand", "share")
 
@@ -158,4 +173,4 @@ class MatchResult:
         return out
 
     def dumps(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_json(), ensure_ascii=False, indent=indent)
+        return json_bytes(self.to_json(), indent=bool(indent)).decode("utf-8")

@@ -1,6 +1,5 @@
 """Matcher commands: ``isx match`` and ``isx screen`` over the pure library ``matching``."""
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -38,11 +37,13 @@ def _load(path: Path):  # type: ignore[no-untyped-def]
 
 
 def _write(data: dict[str, object], out: Path | None) -> None:
-    text = json.dumps(data, ensure_ascii=False, indent=2)
+    from matching.result import json_bytes  # orjson: a compiled encoder (the result can be 100 MB)
+
+    text = json_bytes(data) + b"\n"
     if out is None:
-        typer.echo(text)
+        typer.echo(text.decode("utf-8"), nl=False)
     else:
-        out.write_text(text + "\n", encoding="utf-8")
+        out.write_bytes(text)
 
 
 def _summary(data: dict[str, object], out: Path | None) -> None:
