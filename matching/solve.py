@@ -49,7 +49,14 @@ from scipy.sparse.csgraph import breadth_first_order, connected_components
 from matching.candidates import CandidateSet
 from matching.certificate import Certificate, certify
 from matching.errors import SolverError, SolverUnavailable
-from matching.flow import Batch, BatchSolution, solve_lp, solve_network
+from matching.flow import (
+    RESTRICTED_MIN_ARCS,
+    Batch,
+    BatchSolution,
+    solve_lp,
+    solve_lp_restricted,
+    solve_network,
+)
 
 __all__ = ["ENGINES", "LinearSolution", "solve_linear"]
 
@@ -260,7 +267,13 @@ def _solve_chunk(kind: str, supply: IntArray, demand: IntArray, group: IntArray,
             if cert.ok:
                 return _ChunkResult(sol.x, s_glob, sol.y_s, d_glob, sol.y_d, g_glob, sol.y_g, cert, sol.engine)
             problems.append(f"{engine}: certificate gap {cert.gap:.2e}, violation {cert.violation:.2e}")
-    sol = solve_lp(batch)
+    lp_sol: BatchSolution | None = None
+    if len(arcs) >= RESTRICTED_MIN_ARCS and "lemon" in engines:
+        try:  # a restricted master seeded from the network simplex (exact; see matching.flow)
+            lp_sol = solve_lp_restricted(batch, u[s_glob], v[d_glob])
+        except SolverError as exc:
+            problems.append(f"restricted master: {exc}")
+    sol = lp_sol if lp_sol is not None else solve_lp(batch)
     cert = check(sol)
     if not cert.ok:
         raise SolverError(f"no engine certified a batch of {len(arcs)} arcs ({'; '.join(problems)}; HiGHS: "
