@@ -38,7 +38,8 @@ LAT = (22.0, 41.5)
 LON = (108.0, 122.0)
 
 
-def uniform_few(n_streams: int, *, seed: int = 0, mixed: bool = False, max_km: float = 350.0) -> dict[str, Any]:
+def uniform_few(n_streams: int, *, seed: int = 0, mixed: bool = False, max_km: float | None = None,
+                ) -> dict[str, Any]:
     """A few-material scenario with sites spread uniformly (see the module docstring).
 
     Parameters
@@ -48,9 +49,12 @@ def uniform_few(n_streams: int, *, seed: int = 0, mixed: bool = False, max_km: f
     seed : int
     mixed : bool
         Perturb some rules' ratios so that cycles of rules disagree (not a pure network after scaling).
-    max_km : float
-        Stated maximum distance of every material (sets the number of candidate pairs).
+    max_km : float, optional
+        Stated maximum distance of every material (sets the number of candidate pairs); default 350 km at
+        10,000 streams (~350k pairs), shrinking as ``(10,000 / n)^0.18`` above (~1.5M pairs at 100,000).
     """
+    if max_km is None:
+        max_km = 350.0 * min(1.0, 10_000 / n_streams) ** 0.18
     rng = np.random.default_rng(seed)
     n_sup = n_streams // 2
     n_dem = n_streams - n_sup

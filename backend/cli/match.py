@@ -1,6 +1,7 @@
 """Matcher commands: ``isx match`` and ``isx screen`` over the pure library ``matching``."""
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -76,7 +77,9 @@ def match_command(
     if mode not in ("linear", "milp"):
         typer.echo(f"error: --mode must be linear or milp, not '{mode}'", err=True)
         raise typer.Exit(2)
+    t0 = time.perf_counter()
     parsed = _load(scenario)
+    load_seconds = time.perf_counter() - t0
     n = len(parsed.supplies) + len(parsed.demands)
     try:
         if n >= LONG_RUN_STREAMS and sys.stderr.isatty():
@@ -90,6 +93,9 @@ def match_command(
     except MatchingError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2 if not isinstance(exc, RuntimeError) else 1) from None
+    seconds = result.stats.seconds  # the file was read here, not in match(): count it
+    seconds["load"] = round(load_seconds, 4)
+    seconds["total"] = round(seconds.get("total", 0.0) + load_seconds, 4)
     data = result.to_json()
     _write(data, out)
     _summary(data, out)
