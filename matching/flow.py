@@ -35,12 +35,12 @@ From potentials (shift undone, in yuan per unit of ``y``): ``y_s = max(0, π_s �
 
 **Generalised networks**: the LP above with HiGHS on sparse matrices (``scipy.optimize.linprog``), dual
 simplex, or interior point with crossover (still a vertex) from ``LP_IPM_MIN_ARCS`` arcs; the duals are the
-negated marginals of the rows. From ``RESTRICTED_MIN_ARCS`` arcs, a restricted master warm-started from the
-network part (:func:`solve_lp_restricted`): LEMON solves the batch with the ratios of a spanning tree's node
-scales (exact on the tree, approximate elsewhere); its support plus each supply's best arcs form the first
-restricted LP; every round prices *all* arcs with the LP's duals (``w_a − y_s − ρ_a (y_d + y_g)``) and adds
-the violating ones, until none is left — then the restricted optimum is the batch's optimum (LP duality),
-which the certificate checks again.
+negated marginals of the rows. On request, a restricted master warm-started from the network part
+(:func:`solve_lp_restricted`; measured faster on some instances and much slower on others): LEMON solves
+the batch with the ratios of a spanning tree's node scales (exact on the tree, approximate elsewhere); its
+support plus each supply's best arcs form the first restricted LP; every round prices *all* arcs with the
+LP's duals (``w_a − y_s − ρ_a (y_d + y_g)``) and adds the violating ones, until none is left — then the
+restricted optimum is the batch's optimum (LP duality), which the certificate checks again.
 """
 
 from __future__ import annotations
@@ -69,8 +69,6 @@ _COST_TIMES_NODES = {"lemon": 2**58, "ortools": 2**60}
 #: LP batches with at least this many arcs use HiGHS' interior point method (with crossover, so the answer
 #: is still a vertex): on the large degenerate transportation LPs here it beats dual simplex several times
 LP_IPM_MIN_ARCS = 150_000
-#: LP batches with at least this many arcs are solved by a restricted master seeded by the network simplex
-RESTRICTED_MIN_ARCS = 100_000
 #: at most this many violating arcs (the most violated) join the restricted LP per round
 RESTRICTED_ADD = 20_000
 

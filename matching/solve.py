@@ -50,7 +50,6 @@ from matching.candidates import CandidateSet
 from matching.certificate import Certificate, certify
 from matching.errors import SolverError, SolverUnavailable
 from matching.flow import (
-    RESTRICTED_MIN_ARCS,
     Batch,
     BatchSolution,
     solve_lp,
@@ -231,8 +230,8 @@ class _ChunkResult:
 
 def _solve_chunk(kind: str, supply: IntArray, demand: IntArray, group: IntArray, weight: FloatArray,
                  ratio: FloatArray, u: FloatArray, v: FloatArray, s_qty: FloatArray, d_qty: FloatArray,
-                 g_cap_all: FloatArray, g_dem_all: IntArray, engines: Sequence[str], arcs: IntArray,
-                 ) -> _ChunkResult:
+                 g_cap_all: FloatArray, g_dem_all: IntArray, engines: Sequence[str], lp_method: str,
+                 arcs: IntArray) -> _ChunkResult:
     """Solve one chunk (arc index array) and certify it; a pure network whose answer an engine cannot
     certify goes to the next engine, then to the LP."""
     s_glob, s_loc = _localise(supply[arcs], len(s_qty))
@@ -268,7 +267,7 @@ def _solve_chunk(kind: str, supply: IntArray, demand: IntArray, group: IntArray,
                 return _ChunkResult(sol.x, s_glob, sol.y_s, d_glob, sol.y_d, g_glob, sol.y_g, cert, sol.engine)
             problems.append(f"{engine}: certificate gap {cert.gap:.2e}, violation {cert.violation:.2e}")
     lp_sol: BatchSolution | None = None
-    if len(arcs) >= RESTRICTED_MIN_ARCS and "lemon" in engines:
+    if lp_method == "restricted" and "lemon" in engines:
         try:  # a restricted master seeded from the network simplex (exact; see matching.flow)
             lp_sol = solve_lp_restricted(batch, u[s_glob], v[d_glob])
         except SolverError as exc:
@@ -323,7 +322,7 @@ def _solve_job(job: Sequence[tuple[str, IntArray]], common: tuple[Any, ...] | in
 
 def solve_linear(cands: CandidateSet, weight: FloatArray | None = None, *, decompose: bool = True,
                  workers: int | None = None, force_lp: bool = False, batch_arcs: int = BATCH_ARCS,
-                 engines: Sequence[str] = ENGINES) -> LinearSolution:
+                 engines: Sequence[str] = ENGINES, lp_method: str = "highs") -> LinearSolution:
     """Solve the linear model exactly on a candidate set, with a dual certificate.
 
     Parameters
@@ -343,6 +342,11 @@ def solve_linear(cands: CandidateSet, weight: FloatArray | None = None, *, decom
     engines : sequence of str
         Pure-network engines in the order tried (default ``("lemon", "ortools")``; the tests use
         ``("ortools",)`` as an oracle). A batch no engine certifies goes to the LP.
+    lp_method : {"highs", "restricted"}
+        Generalised batches: HiGHS on all their arcs (default: dual simplex, interior point from
+        ``LP_IPM_MIN_ARCS``), or a restricted master seeded by the network simplex
+        (:func:`matching.flow.solve_lp_restricted`; faster on some instances, much slower on others — see
+        docs/matcher.md).
 
     Returns
     -------
@@ -414,7 +418,7 @@ def solve_linear(cands: CandidateSet, weight: FloatArray | None = None, *, decom
     jobs = [job for job in jobs if job]
 
     common = (sub.supply, sub.demand, sub.share_group, w_sub, sub.ratio, u, v, sub.supply_qty,
-              sub.demand_qty, sub.group_cap, sub.group_demand, engines)
+              sub.demand_qty, sub.group_cap, sub.group_demand, engines, lp_method)
     results: list[list[_ChunkResult]]
     if len(jobs) > 1:
         import multiprocessing as mp

@@ -197,17 +197,14 @@ def test_fast_parsing_path_is_the_full_one(doc: dict[str, Any], data: Any) -> No
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_restricted_master_equals_oracle(doc: dict[str, Any]) -> None:
-    # large generalised batches go to a restricted master seeded by the network simplex: force it on small ones
-    import matching.solve as solve_mod
+    # generalised batches by a restricted master seeded by the network simplex (lp_method="restricted")
+    import matching.flow as flow_mod
 
     scenario = load_scenario(doc)
     cands = build_candidates(scenario, resolve_economics(scenario))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(solve_mod, "RESTRICTED_MIN_ARCS", 0)
-        import matching.flow as flow_mod
-
         mp.setattr(flow_mod, "RESTRICTED_ADD", 1)  # one arc per round: many rounds
-        sol = solve_linear(cands, workers=1, engines=("lemon",), batch_arcs=10**9)
+        sol = solve_linear(cands, workers=1, engines=("lemon",), batch_arcs=10**9, lp_method="restricted")
     got = float(np.dot(sol.flow, cands.unit_benefit))
     assert got == pytest.approx(oracle_lp(doc), rel=1e-6, abs=1e-6)
     assert sol.certificate is not None and sol.certificate.ok
