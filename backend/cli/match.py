@@ -52,7 +52,7 @@ def _summary(data: dict[str, object], out: Path | None) -> None:
     stats = data["stats"]
     assert isinstance(obj, dict) and isinstance(stats, dict)
     links = data["links"]
-    assert isinstance(links, list)
+    assert isinstance(links, list | tuple)
     gap = f", gap {obj['gap']:.2%}" if obj.get("gap") is not None else ""
     typer.echo(
         f"{data['status']}{gap}: {len(links)} links, net benefit {obj['net_benefit']:,.0f} yuan/yr, "
@@ -96,9 +96,14 @@ def match_command(
     seconds = result.stats.seconds  # the file was read here, not in match(): count it
     seconds["load"] = round(load_seconds, 4)
     seconds["total"] = round(seconds.get("total", 0.0) + load_seconds, 4)
-    data = result.to_json()
-    _write(data, out)
-    _summary(data, out)
+    if out is None:
+        _write(result.to_json(), out)
+    else:
+        with out.open("wb") as fh:  # in pieces: a large result is never held whole as plain data
+            for piece in result.json_chunks():
+                fh.write(piece)
+            fh.write(b"\n")
+    _summary(result.to_json(links=False) | {"links": result.links}, out)
 
 
 def screen_command(
