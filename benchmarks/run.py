@@ -14,9 +14,11 @@ assembly and writing — the whole process):
 - OR-Tools' min-cost flow on the same arcs (the matcher's previous engine, :mod:`benchmarks.peer`).
 
 Reported: pairs, the matcher's seconds (load / candidates / solve as it reports them, and the whole
-process), the peers' whole process and the ratios (peer ÷ matcher, whole process; in brackets solve ÷ solve),
-peak memory (the matcher's process tree, proportional set size sampled every 0.1 s, so that pages a forked
-worker shares are counted once), the certificate's gap and the largest relative difference of the peers' optimum.
+process, with its CPU seconds: user + system of the process and its worker, a figure a loaded machine
+inflates less than wall time), the peers' whole process and the ratios (peer ÷ matcher, whole process; in
+brackets solve ÷ solve), peak memory (the matcher's process tree, proportional set size sampled every 0.1 s,
+so that pages a forked worker shares are counted once), the certificate's gap and the largest relative
+difference of the peers' optimum.
 Figures, never pass/fail; on a shared machine compare ratios from the same run.
 """
 
@@ -27,6 +29,7 @@ import contextlib
 import json
 import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -66,6 +69,7 @@ def _pss_mb(pids: list[int]) -> float:
 
 def timed(cmd: list[str]) -> dict[str, Any]:
     """Run a command: wall seconds, exit code, output and the peak PSS of its process tree (MB)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = [0.0]
@@ -82,7 +86,9 @@ def timed(cmd: list[str]) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     done.set()
     sampler.join()
-    return {"wall": wall, "code": proc.returncode, "stdout": out, "stderr": err, "pss_mb": peak[0]}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the process and its waited-for workers
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall": wall, "cpu": cpu, "code": proc.returncode, "stdout": out, "stderr": err, "pss_mb": peak[0]}
 
 
 def run_case(family: str, n: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -97,7 +103,7 @@ def run_case(family: str, n: int, args: argparse.Namespace, tmp: Path) -> dict[s
     result = json.loads(out.read_text())
     stats = result["stats"]
     row: dict[str, Any] = {
-        "family": family, "streams": n, "pairs": stats["candidates"], "total": ours["wall"],
+        "family": family, "streams": n, "pairs": stats["candidates"], "total": ours["wall"], "cpu": ours["cpu"],
         "load": stats["seconds"]["load"], "cand": stats["seconds"]["candidates"],
         "solve": stats["seconds"]["solve"], "match_total": stats["seconds"]["total"], "solver": stats["solver"],
         "classes": stats.get("classes"), "lp_components": stats.get("lp_components"),
@@ -156,14 +162,14 @@ def _ratio(r: dict[str, Any], peer: str) -> str:
     return f"{mark}{r[f'x_{peer}']:.1f} ({mark}{r[f'x_{peer}_solve']:.0f})"
 
 
-HEADER = ("| family | streams | pairs | load s | cand s | solve s | whole s | HiGHS whole s | × HiGHS (solve) "
+HEADER = ("| family | streams | pairs | load s | cand s | solve s | whole s | CPU s | HiGHS whole s | × HiGHS (solve) "
           "| OR-Tools whole s | × OR-Tools (solve) | peak MB | gap | Δobj |")
 
 
 def markdown_row(r: dict[str, Any]) -> str:
     highs = _f(r.get("highs_total")) + ("" if r.get("highs_done", True) else " (limit)")
     return (f"| {r['family']} | {r['streams']:,} | {r['pairs']:,} | {_f(r['load'])} | {_f(r['cand'])} | "
-            f"{_f(r['solve'])} | **{_f(r['total'])}** | {highs} | **{_ratio(r, 'highs')}** | "
+            f"{_f(r['solve'])} | **{_f(r['total'])}** | {_f(r['cpu'])} | {highs} | **{_ratio(r, 'highs')}** | "
             f"{_f(r.get('ortools_total'))} | {_ratio(r, 'ortools')} | {r['pss_mb']:.0f} | {_f(r['gap'], '.0e')} | "
             f"{_f(r['rel_diff'], '.0e')} |")
 
