@@ -35,3 +35,22 @@ def test_no_links_and_non_ascii(base_doc: dict[str, Any]) -> None:
     whole = json_bytes(result.to_json())
     assert b"".join(result.json_chunks()) == whole
     assert '"钢渣-1"'.encode() in whole and b'"links": []' in whole
+
+
+def test_match_pauses_the_collector_and_restores_it() -> None:
+    import gc
+
+    from matching.api import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    match(load_scenario(_doc()))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        match(load_scenario(_doc()))
+        assert not gc.isenabled()  # someone else's pause is left alone
+    finally:
+        gc.enable()
