@@ -15,10 +15,10 @@ assembly and writing — the whole process):
 
 Reported: pairs, the matcher's seconds (load / candidates / solve as it reports them, and the whole
 process, with its CPU seconds: user + system of the process and its worker, a figure a loaded machine
-inflates less than wall time), the peers' whole process and the ratios (peer ÷ matcher, whole process; in
-brackets solve ÷ solve), peak memory (the matcher's process tree, proportional set size sampled every 0.1 s,
-so that pages a forked worker shares are counted once), the certificate's gap and the largest relative
-difference of the peers' optimum.
+inflates less than wall time), the peers' whole process (wall and CPU) and the ratios (peer ÷ matcher:
+whole process wall, whole process CPU, and in brackets solve ÷ solve), peak memory (the matcher's process
+tree, proportional set size sampled every 0.1 s, so that pages a forked worker shares are counted once), the
+certificate's gap and the largest relative difference of the peers' optimum.
 Figures, never pass/fail; on a shared machine compare ratios from the same run.
 """
 
@@ -124,6 +124,8 @@ def run_case(family: str, n: int, args: argparse.Namespace, tmp: Path) -> dict[s
         info = json.loads(run["stdout"].strip().splitlines()[-1])
         done = info["status"] == "optimal"
         row[f"{peer}_total"] = run["wall"]
+        row[f"{peer}_cpu"] = run["cpu"]
+        row[f"x_{peer}_cpu"] = run["cpu"] / max(ours["cpu"], 1e-9)
         row[f"{peer}_solve"] = info["solve"]
         row[f"{peer}_done"] = done
         row[f"x_{peer}"] = run["wall"] / ours["wall"]
@@ -159,18 +161,24 @@ def _ratio(r: dict[str, Any], peer: str) -> str:
     if f"x_{peer}" not in r:
         return "—"
     mark = "" if r[f"{peer}_done"] else ">"
-    return f"{mark}{r[f'x_{peer}']:.1f} ({mark}{r[f'x_{peer}_solve']:.0f})"
+    return f"{mark}{r[f'x_{peer}']:.1f} / {mark}{r[f'x_{peer}_cpu']:.1f} ({mark}{r[f'x_{peer}_solve']:.0f})"
 
 
-HEADER = ("| family | streams | pairs | load s | cand s | solve s | whole s | CPU s | HiGHS whole s | × HiGHS (solve) "
-          "| OR-Tools whole s | × OR-Tools (solve) | peak MB | gap | Δobj |")
+HEADER = ("| family | streams | pairs | load s | cand s | solve s | whole s | CPU s | HiGHS whole s (CPU) "
+          "| × HiGHS whole / CPU (solve) | OR-Tools whole s (CPU) | × OR-Tools whole / CPU (solve) | peak MB | gap "
+          "| Δobj |")
 
 
 def markdown_row(r: dict[str, Any]) -> str:
-    highs = _f(r.get("highs_total")) + ("" if r.get("highs_done", True) else " (limit)")
+    def peer(name: str) -> str:
+        if f"{name}_total" not in r:
+            return "—"
+        limit = "" if r[f"{name}_done"] else ", limit"
+        return f"{_f(r[f'{name}_total'])} ({_f(r[f'{name}_cpu'])}{limit})"
+
     return (f"| {r['family']} | {r['streams']:,} | {r['pairs']:,} | {_f(r['load'])} | {_f(r['cand'])} | "
-            f"{_f(r['solve'])} | **{_f(r['total'])}** | {_f(r['cpu'])} | {highs} | **{_ratio(r, 'highs')}** | "
-            f"{_f(r.get('ortools_total'))} | {_ratio(r, 'ortools')} | {r['pss_mb']:.0f} | {_f(r['gap'], '.0e')} | "
+            f"{_f(r['solve'])} | **{_f(r['total'])}** | {_f(r['cpu'])} | {peer('highs')} | **{_ratio(r, 'highs')}** "
+            f"| {peer('ortools')} | {_ratio(r, 'ortools')} | {r['pss_mb']:.0f} | {_f(r['gap'], '.0e')} | "
             f"{_f(r['rel_diff'], '.0e')} |")
 
 
@@ -209,8 +217,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"MILP {m['streams']} regional: {m['pairs']} pairs, status {m['status']}, gap {_f(m['gap'], '.2%')}, "
               f"{m['total']:.1f} s, {m['links']} links, {m['binaries']} binaries", flush=True)
     end_load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"load average {end_load:.1f} at the end. × = peer whole process ÷ matcher whole process (in brackets "
-          "solve ÷ solve); '>' = the peer stopped at its limit. gap = the matcher's certificate (bound − "
+    print(f"load average {end_load:.1f} at the end. × = peer ÷ matcher: whole process wall time / CPU seconds "
+          "(in brackets solve ÷ solve); '>' = the peer stopped at its limit. gap = the matcher's certificate (bound − "
           "objective) / objective; Δobj = largest relative difference of a peer's optimum.")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
