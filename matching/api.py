@@ -84,52 +84,32 @@ def assemble_result(scenario: Scenario, econ: Economics, cands: CandidateSet, fl
     d_rem = cands.demand_qty - d_used
     mode_names = [m.id for m in econ.modes]
     diverted = _diverted_mask(scenario, econ, cands.supply[used])
-    # per-arc columns as Python lists (indexing numpy scalars one by one is what made this loop slow)
-    a_sup, a_dem, a_grp = cands.supply[used], cands.demand[used], cands.share_group[used]
-    full_s = (s_rem <= 1e-9 * np.maximum(cands.supply_qty, 1.0))[a_sup].tolist()
-    full_d = (d_rem <= 1e-9 * np.maximum(cands.demand_qty, 1.0))[a_dem].tolist()
-    if len(cands.group_cap):
-        g_full = cands.group_cap - g_used <= 1e-9 * np.maximum(cands.group_cap, 1.0)
-        full_g = (a_grp >= 0) & g_full[np.maximum(a_grp, 0)]
-    else:
-        full_g = np.zeros(len(used), dtype=bool)
-    modes = [ON_SITE if m == -2 else mode_names[m] for m in cands.mode[used].tolist()]
-    units: dict[tuple[str, str | None], str] = {}
-    prices: dict[str, float] = {}
-    disposal: dict[str, float] = {}
-    bindings: dict[tuple[int, bool, bool, bool], tuple[tuple[str, ...], str]] = {}
     links: list[Link] = []
-    for i, j, q, b, r, mode, dist, ratio, co2, unknown, fs, fd, fg in zip(
-            a_sup.tolist(), a_dem.tolist(), x.tolist(), cands.unit_benefit[used].tolist(),
-            cands.rule[used].tolist(), modes, cands.distance_km[used].tolist(), cands.ratio[used].tolist(),
-            cands.unit_co2[used].tolist(), cands.quality_unknown[used].tolist(), full_s, full_d,
-            full_g.tolist(), strict=True):
-        s = sup[i]
-        d = dem[j]
-        rule = cands.rules[r]
-        unit = units.get((s.material, s.unit))
-        if unit is None:
-            unit = units[(s.material, s.unit)] = econ.material(s.material).unit or s.unit or "t"
-        found = bindings.get((r, fs, fd, fg))
-        if found is None:
-            codes = tuple(c for c, on in (("supply", fs), ("demand", fd), ("share", fg)) if on)
-            text = "; ".join(_BINDING_TEXT[c].format(share=rule.max_share) for c in codes) or \
-                "none (a better use of the rest exists)"
-            found = bindings[(r, fs, fd, fg)] = (codes, text)
-        codes, binding = found
+    for k, a in enumerate(used.tolist()):
+        s = sup[int(cands.supply[a])]
+        d = dem[int(cands.demand[a])]
+        q = float(x[k])
+        b = float(cands.unit_benefit[a])
+        rule = cands.rules[int(cands.rule[a])]
+        mode = ON_SITE if cands.mode[a] == -2 else mode_names[int(cands.mode[a])]
+        dist = float(cands.distance_km[a])
+        unit = econ.material(s.material).unit or s.unit or "t"
+        codes: list[str] = []
+        if s_rem[cands.supply[a]] <= 1e-9 * max(s.quantity, 1.0):
+            codes.append("supply")
+        if d_rem[cands.demand[a]] <= 1e-9 * max(d.quantity, 1.0):
+            codes.append("demand")
+        g = int(cands.share_group[a])
+        if g >= 0 and cands.group_cap[g] - g_used[g] <= 1e-9 * max(cands.group_cap[g], 1.0):
+            codes.append("share")
+        binding = "; ".join(_BINDING_TEXT[c].format(share=rule.max_share) for c in codes) or \
+            "none (a better use of the rest exists)"
         what = (f"{s.material} replaces {d.material}" + (f" at ratio {rule.ratio:g}" if rule.ratio != 1 else "")
                 if s.material != d.material else f"{s.material} meets the demand for it")
         where = "on the same site" if mode == ON_SITE else f"{dist:.1f} km by {mode}"
-        price = prices.get(d.material)
-        if price is None:
-            price = prices[d.material] = econ.price(d.material)
-        value = ratio * price
-        if s.disposal_cost is None:
-            disp = disposal.get(s.material)
-            if disp is None:
-                disp = disposal[s.material] = econ.disposal_cost(s.material)
-        else:
-            disp = s.disposal_cost
+        price = econ.price(d.material)
+        value = float(cands.ratio[a]) * price
+        disp = econ.disposal_cost(s.material) if s.disposal_cost is None else s.disposal_cost
         # the residual, so that the parts add up to b exactly as the candidates computed it
         transport = 0.0 if mode == ON_SITE else value + disp - rule.pretreatment_cost - b
         explanation = (f"{what}, {where}: {_fmt(b)} yuan per {unit} net ({_fmt(value)} value"
@@ -137,13 +117,14 @@ def assemble_result(scenario: Scenario, econ: Economics, cands: CandidateSet, fl
                        + (f" − {_fmt(rule.pretreatment_cost)} pretreatment" if rule.pretreatment_cost else "")
                        + (f" − {_fmt(transport)} transport" if mode != ON_SITE else "")
                        + f"); binding: {binding}"
-                       + ("; quality unverified (attribute not reported)" if unknown else "")
+                       + ("; quality unverified (attribute not reported)" if cands.quality_unknown[a] else "")
                        + ".")
         parts = Breakdown(value=value, disposal_avoided=float(disp), pretreatment=float(rule.pretreatment_cost),
-                          transport=float(transport), ratio=float(rule.ratio), binding=codes,
-                          max_share=float(rule.max_share) if fg else None)
+                          transport=float(transport), ratio=float(rule.ratio), binding=tuple(codes),
+                          max_share=float(rule.max_share) if "share" in codes else None)
         links.append(Link(s.id, d.id, s.site, d.site, s.material, d.material, q, unit, dist, mode, b, b * q,
-                          co2 * q, explanation, ratio, binding, unknown, breakdown=parts))
+                          float(cands.unit_co2[a]) * q, explanation, float(cands.ratio[a]), binding,
+                          bool(cands.quality_unknown[a]), breakdown=parts))
     links.extend(extra_links)
     net = math.fsum(link.net_benefit for link in links) - fixed_costs
     quantity = math.fsum(link.quantity for link in links)

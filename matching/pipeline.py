@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -71,29 +71,40 @@ def material_classes(scenario: Scenario, econ: Economics) -> list[tuple[frozense
     return sorted(out, key=lambda item: (-item[1], sorted(item[0])))
 
 
+#: CandidateSet fields that are per share group, per scenario stream, or indices needing an offset; every
+#: other array field is per arc or per group and is joined as it is (new fields need no change here)
+_STREAM_FIELDS = ("supply_qty", "demand_qty")
+
+
 def concat_candidates(parts: Sequence[CandidateSet]) -> CandidateSet:
     """One candidate set from sets built over disjoint material pairs of the same scenario (rule and share
     group indices are offset; supplies and demands are already the scenario's)."""
     if len(parts) == 1:
         return parts[0]
-    rule_off = np.cumsum([0] + [len(p.rules) for p in parts])
-    group_off = np.cumsum([0] + [len(p.group_cap) for p in parts])
-
-    def cat(name: str) -> Any:
-        return np.concatenate([getattr(p, name) for p in parts])
-
-    return CandidateSet(
-        supply=cat("supply"), demand=cat("demand"), distance_km=cat("distance_km"), mode=cat("mode"),
-        ratio=cat("ratio"), unit_benefit=cat("unit_benefit"), unit_co2=cat("unit_co2"),
-        rule=np.concatenate([p.rule + off for p, off in zip(parts, rule_off, strict=False)]),
-        quality_unknown=cat("quality_unknown"),
-        share_group=np.concatenate([np.where(p.share_group >= 0, p.share_group + off, -1)
-                                    for p, off in zip(parts, group_off, strict=False)]),
-        group_cap=cat("group_cap"), group_demand=cat("group_demand"),
-        group_rule=np.concatenate([p.group_rule + off for p, off in zip(parts, rule_off, strict=False)]),
-        rules=tuple(r for p in parts for r in p.rules), supply_qty=parts[0].supply_qty,
-        demand_qty=parts[0].demand_qty, seconds=sum(p.seconds for p in parts),
-        info={k: sum(p.info.get(k, 0) for p in parts) for k in parts[0].info})
+    rule_off = np.cumsum([0] + [len(p.rules) for p in parts])[:-1]
+    group_off = np.cumsum([0] + [len(p.group_cap) for p in parts])[:-1]
+    values: dict[str, Any] = {}
+    for f in fields(CandidateSet):
+        name = f.name
+        first = getattr(parts[0], name)
+        if name in ("rule", "group_rule"):  # index cands.rules
+            values[name] = np.concatenate([getattr(p_, name) + off for p_, off in zip(parts, rule_off, strict=True)])
+        elif name == "share_group":
+            values[name] = np.concatenate([np.where(p_.share_group >= 0, p_.share_group + off, -1)
+                                           for p_, off in zip(parts, group_off, strict=True)])
+        elif name == "rules":
+            values[name] = tuple(r for p_ in parts for r in p_.rules)
+        elif name in _STREAM_FIELDS:
+            values[name] = first
+        elif name == "seconds":
+            values[name] = sum(p_.seconds for p_ in parts)
+        elif name == "info":
+            values[name] = {k: sum(p_.info.get(k, 0) for p_ in parts) for k in first}
+        elif isinstance(first, np.ndarray):  # per arc, or per share group
+            values[name] = np.concatenate([getattr(p_, name) for p_ in parts])
+        else:
+            values[name] = first
+    return CandidateSet(**values)
 
 
 def _join(parts: Sequence[LinearSolution], seconds: float) -> LinearSolution:
