@@ -173,8 +173,9 @@ def _lemon(net: _IntegerNetwork) -> tuple[IntArray, IntArray]:
     return flow, np.asarray(graph.potentials(), dtype=np.int64)
 
 
-def _ortools(net: _IntegerNetwork) -> tuple[IntArray, IntArray]:
-    """OR-Tools' min-cost flow, potentials from the residual graph: (flow per arc, potential per node)."""
+def _ortools(net: _IntegerNetwork, *, duals: bool = True) -> tuple[IntArray, IntArray]:
+    """OR-Tools' min-cost flow, potentials from the residual graph (zeros without ``duals``): (flow per arc,
+    potential per node)."""
     from ortools.graph.python import min_cost_flow
 
     n_nodes = len(net.supplies)
@@ -186,6 +187,8 @@ def _ortools(net: _IntegerNetwork) -> tuple[IntArray, IntArray]:
     if status != mcf.OPTIMAL:  # never read flows after another status: OR-Tools may crash the process
         raise SolverError(f"min-cost flow ended with status {status}")
     flow = mcf.flows(np.arange(len(net.tails), dtype=np.int32)).astype(np.int64)
+    if not duals:
+        return flow, np.zeros(n_nodes, dtype=np.int64)
     return flow, residual_potentials(net.tails, net.heads, net.caps, net.costs, flow, n_nodes)
 
 
@@ -220,7 +223,8 @@ def residual_potentials(tails: IntArray, heads: IntArray, caps: IntArray, costs:
     return np.rint(dist[:n_nodes]).astype(np.int64)
 
 
-def solve_network(b: Batch, u: FloatArray, v: FloatArray, *, engine: str = "lemon") -> BatchSolution:
+def solve_network(b: Batch, u: FloatArray, v: FloatArray, *, engine: str = "lemon",
+                  duals: bool = True) -> BatchSolution:
     """A pure-network batch by min-cost flow (``engine``: ``lemon`` or ``ortools``).
 
     Parameters
@@ -229,6 +233,10 @@ def solve_network(b: Batch, u: FloatArray, v: FloatArray, *, engine: str = "lemo
     u, v : arrays
         Node scales per local supply and demand with ``ρ_a = v_d / u_s`` on every arc.
     engine : {"lemon", "ortools"}
+    duals : bool
+        ``False`` skips OR-Tools' potentials (Bellman–Ford on the residual graph, often slower than the solve
+        itself): the duals are then zeros and cannot certify anything. For timing the solver alone
+        (benchmarks); LEMON's potentials come with its solve.
 
     Returns
     -------
@@ -248,7 +256,7 @@ def solve_network(b: Batch, u: FloatArray, v: FloatArray, *, engine: str = "lemo
     if engine not in FLOW_RESOLUTION:
         raise SolverUnavailable(f"unknown network engine '{engine}' (expected lemon or ortools)")
     net = _integer_network(b, u, v, engine)
-    flow, pot = _lemon(net) if engine == "lemon" else _ortools(net)
+    flow, pot = _lemon(net) if engine == "lemon" else _ortools(net, duals=duals)
     x = flow[: net.n_arcs] / net.q_scale * u[b.supply]
     pot = pot.copy()
     pot[:ns] += net.shift  # undo the cost shift on the arcs out of each supply

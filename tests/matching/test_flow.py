@@ -41,6 +41,13 @@ def test_engines_find_the_hand_checked_optimum_with_its_duals(engine: str) -> No
     assert cert.objective == pytest.approx(58.0) and cert.bound == pytest.approx(58.0) and cert.ok
 
 
+def test_or_tools_without_potentials_for_timing() -> None:
+    b = _batch()
+    sol = solve_network(b, np.ones(2), np.ones(2), engine="ortools", duals=False)
+    assert sol.x == pytest.approx([3.0, 7.0, 5.0, 0.0], abs=1e-9)
+    assert not sol.y_s.any() and not sol.y_d.any() and not _check(b, sol).ok  # nothing certified without duals
+
+
 def test_lp_gives_the_same_optimum_and_duals() -> None:
     b = _batch()
     sol = solve_lp(b)
