@@ -258,6 +258,8 @@ def solve_network(b: Batch, u: FloatArray, v: FloatArray, *, engine: str = "lemo
     net = _integer_network(b, u, v, engine)
     flow, pot = _lemon(net) if engine == "lemon" else _ortools(net, duals=duals)
     x = flow[: net.n_arcs] / net.q_scale * u[b.supply]
+    if not duals and engine != "lemon":
+        return BatchSolution(x, np.zeros(ns), np.zeros(nd), np.zeros(len(b.g_cap)), "ortools-min-cost-flow")
     pot = pot.copy()
     pot[:ns] += net.shift  # undo the cost shift on the arcs out of each supply
     sink = len(pot) - 1
