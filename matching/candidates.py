@@ -90,6 +90,15 @@ class CandidateSet:
     margin: FloatArray = field(default_factory=lambda: np.zeros(0))
     permit_to_verify: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
+    def __post_init__(self) -> None:
+        # sets built by hand (tests, benchmarks) may leave the economic extras out: no pipe, full margin
+        n = len(self.supply)
+        for name, fill, dtype in (("pipeline", 0.0, np.float64), ("fixed", 0.0, np.float64),
+                                  ("capacity", np.inf, np.float64), ("margin", 1.0, np.float64),
+                                  ("permit_to_verify", False, np.bool_)):
+            if len(getattr(self, name)) != n:
+                object.__setattr__(self, name, np.full(n, fill, dtype=dtype))
+
     def __len__(self) -> int:
         return len(self.supply)
 
@@ -103,8 +112,8 @@ class CandidateSet:
                             self.capacity[mask], self.margin[mask], self.permit_to_verify[mask])
 
 
-def build_candidates(scenario: Scenario, econ: Economics, *,
-                     pairs: Collection[tuple[str, str]] | None = None) -> CandidateSet:
+def build_candidates(scenario: Scenario, econ: Economics, *, pairs: Collection[tuple[str, str]] | None = None,
+                     likely_permits: bool = False) -> CandidateSet:
     """Every (supply, demand) pair that can carry positive benefit within the stated limits.
 
     Parameters
@@ -114,13 +123,16 @@ def build_candidates(scenario: Scenario, econ: Economics, *,
         From :func:`matching.economics.resolve_economics`.
     pairs : collection of (supply material, demand material), optional
         Build only these material pairs (default: all).
+    likely_permits : bool
+        Screening: a site whose permits nobody stated may take a hazardous material its industry usually holds
+        the permit for (marked "permit to verify"). Otherwise a site holds exactly the permits it states.
 
     Returns
     -------
     CandidateSet
     """
     t0 = time.perf_counter()
-    inst = _Instance.of(scenario, econ)
+    inst = _Instance.of(scenario, econ, likely_permits)
     sup, dem, sites = scenario.supplies, scenario.demands, scenario.sites
     by_mat_s: dict[str, list[int]] = defaultdict(list)
     for i, s in enumerate(sup):
@@ -230,9 +242,10 @@ class _Instance:
     d_maxd: FloatArray
     explicit: dict[tuple[int, int], float]
     explicit_keys: IntArray
+    likely_permits: bool = False
 
     @classmethod
-    def of(cls, scenario: Scenario, econ: Economics) -> _Instance:
+    def of(cls, scenario: Scenario, econ: Economics, likely_permits: bool = False) -> _Instance:
         sites, sup, dem = scenario.sites, scenario.supplies, scenario.demands
         site_index = {s.id: i for i, s in enumerate(sites)}
         explicit: dict[tuple[int, int], float] = {}
@@ -254,7 +267,7 @@ class _Instance:
                          for s in sup), dtype=np.float64, count=len(sup)),
             np.fromiter((np.inf if d.max_distance_km is None else d.max_distance_km for d in dem),
                         dtype=np.float64, count=len(dem)),
-            explicit, np.array([a * len(sites) + b for (a, b) in explicit], dtype=np.int64))
+            explicit, np.array([a * len(sites) + b for (a, b) in explicit], dtype=np.int64), likely_permits)
 
 
 def _price_class(parts: dict[str, list[npt.NDArray[np.generic]]], inst: _Instance, *, sup_idx: IntArray,
@@ -277,7 +290,8 @@ def _price_class(parts: dict[str, list[npt.NDArray[np.generic]]], inst: _Instanc
     d_ok: BoolArray | None = None
     d_verify = np.zeros(len(dem_idx), dtype=bool)
     if info_m.hazardous:
-        status = [permit_status(st.permits, info_m.hw_code, permits_known=st.permits_known,
+        status = [permit_status(st.permits, info_m.hw_code,
+                                permits_known=st.permits_known or not inst.likely_permits,
                                 industries=st.industries, kb=inst.kb) for st in (sites[d_site[j]] for j in dem_idx)]
         d_verify = np.array([x == "to_verify" for x in status], dtype=bool)
         d_ok = d_verify | np.array([x == "held" for x in status], dtype=bool)

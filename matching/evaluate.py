@@ -54,8 +54,8 @@ def _close(a: float, b: float, rel: float, abs_: float = 1e-6) -> bool:
     return abs(a - b) <= max(abs_, rel * max(abs(a), abs(b)))
 
 
-def evaluate(scenario: Scenario, result: MatchResult | Mapping[str, Any], *, rel_tol: float = 1e-7
-             ) -> Evaluation:
+def evaluate(scenario: Scenario, result: MatchResult | Mapping[str, Any], *, rel_tol: float = 1e-7,
+             likely_permits: bool = False) -> Evaluation:
     """Recompute a result's figures and check every constraint of the model.
 
     Parameters
@@ -66,6 +66,9 @@ def evaluate(scenario: Scenario, result: MatchResult | Mapping[str, Any], *, rel
         The result, or its JSON form.
     rel_tol : float
         Relative tolerance for figures and for capacities.
+    likely_permits : bool
+        A screening's result: sites whose permits nobody stated may take what their industry usually has a
+        permit for.
 
     Returns
     -------
@@ -136,7 +139,8 @@ def evaluate(scenario: Scenario, result: MatchResult | Mapping[str, Any], *, rel
                             "quality gate fails)")
             continue
         info = econ.material(s.material)
-        if info.hazardous and permit_status(site_d.permits, info.hw_code, permits_known=site_d.permits_known,
+        if info.hazardous and permit_status(site_d.permits, info.hw_code,
+                                            permits_known=site_d.permits_known or not likely_permits,
                                             industries=site_d.industries, kb=kb) == "missing":
             problems.append(f"{where}: hazardous {s.material} ({info.hw_code}) to a site without the permit")
         limit = min(d.max_distance_km if d.max_distance_km is not None else math.inf, econ.radius(s.material))

@@ -29,8 +29,11 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from matching.errors import ScenarioError, json_path
 
@@ -72,7 +75,7 @@ class Site:
     size_unit: str | None = None
     permits: tuple[str, ...] = ()
     access: tuple[str, ...] = ()  # transport modes needing a siding or wharf that the site has (rail, water)
-    permits_known: bool = True  # False: nobody stated the permits (a screened site): the industry's are likely
+    permits_known: bool = True  # False: no "permits" stated; screening then takes the industry's usual ones
 
     @property
     def industry(self) -> str | None:
@@ -274,23 +277,34 @@ def load_scenario(source: str | Path | Mapping[str, Any], *,
         return parse_scenario(source, knowledge_base=knowledge_base)
     path = Path(source)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ScenarioError([("$", f"cannot read {path}: {exc.strerror or exc}")]) from exc
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml
 
-            data = yaml.safe_load(text)
+            data = yaml.safe_load(raw.decode("utf-8"))
         else:
-            data = json.loads(text)
-    except Exception as exc:  # json.JSONDecodeError, yaml.YAMLError
+            data = _parse_json(raw)
+    except Exception as exc:  # json.JSONDecodeError, UnicodeDecodeError, yaml.YAMLError
         raise ScenarioError([("$", f"not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}")]) from exc
     scenario = parse_scenario(data, knowledge_base=knowledge_base)
     if scenario.name == "":
         scenario = Scenario(path.stem, scenario.sites, scenario.supplies, scenario.demands,
                             scenario.distances, scenario.parameters, scenario.knowledge_base)
     return scenario
+
+
+def _parse_json(raw: bytes) -> Any:
+    """JSON with orjson (compiled, ~5× the standard library); what orjson refuses but the standard library
+    reads (NaN, integers beyond 64 bits) is read by the latter, so that validation reports it at its path."""
+    import orjson
+
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw.decode("utf-8"))
 
 
 class _Checker:
@@ -376,6 +390,95 @@ _FAST_STREAM_KEYS = frozenset({"id", "site", "material", "quantity"})
 def _plain_number(value: Any) -> bool:
     """An int or float (not a bool) that is finite."""
     return (type(value) is float and math.isfinite(value)) or (type(value) is int and abs(value) <= 2**53)
+
+
+# -- bulk fast path ----------------------------------------------------------------------------------------
+# A whole array of plain well-formed records is checked column by column (set operations and numpy on the
+# columns, no Python call per record) and built in one go. Anything unusual in any record makes the bulk
+# check give up (return None), and the array is then read record by record with the full checks, so every
+# error message and its JSON path are the full path's. A record with a field outside the fast keys (a new
+# site field, say) simply takes the full path.
+
+def _column(records: list[dict[str, Any]], key: str) -> list[Any]:
+    """The values of a required key (None where it is missing: the checks then fail and the full path runs)."""
+    try:
+        return list(map(itemgetter(key), records))
+    except KeyError:
+        return [r.get(key) for r in records]
+
+
+def _plain_records(raw: Any, keys: frozenset[str]) -> list[dict[str, Any]] | None:
+    """``raw`` when it is a list of dicts using only ``keys``, else None."""
+    if type(raw) is not list or (raw and set(map(type, raw)) != {dict}):
+        return None
+    if not all(map(keys.issuperset, raw)):  # iterating a dict gives its keys
+        return None
+    return raw
+
+
+def _plain_texts(values: list[Any]) -> bool:
+    """Every value a non-empty string (not only blanks)."""
+    return not values or (set(map(type, values)) == {str} and all(map(str.strip, values)))
+
+
+def _plain_numbers(values: list[Any], lo: float, hi: float, *, positive: bool = False) -> list[float] | None:
+    """The values as floats when every one is a finite int or float within [lo, hi] (> 0 if positive)."""
+    if not values:
+        return []
+    kinds = set(map(type, values))
+    if not kinds <= {int, float}:
+        return None
+    if int in kinds and max(abs(v) for v in values if type(v) is int) > 2**53:
+        return None
+    arr = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(arr) & (arr >= lo) & (arr <= hi)
+    if positive:
+        ok &= arr > 0
+    return arr.tolist() if bool(ok.all()) else None
+
+
+def _bulk_sites(raw: Any) -> list[Site] | None:
+    """The sites of a plain ``sites`` array (id, lat, lon, permits), or None to take the full path."""
+    records = _plain_records(raw, _FAST_SITE_KEYS)
+    if records is None:
+        return None
+    ids = _column(records, "id")
+    if not _plain_texts(ids) or len(set(ids)) != len(ids):
+        return None
+    lat = _plain_numbers(_column(records, "lat"), -90.0, 90.0)
+    lon = _plain_numbers(_column(records, "lon"), -180.0, 180.0)
+    if lat is None or lon is None:
+        return None
+    permits: list[tuple[str, ...]] = [()] * len(records)
+    stated = [False] * len(records)  # permits nobody stated (a screened site) may be likely ones
+    for k, r in enumerate(records):
+        if "permits" in r:
+            p = r["permits"]
+            if type(p) is not list:
+                return None
+            permits[k] = tuple(str(x).strip().upper() for x in p)
+            stated[k] = True
+    return [Site(i, a, b, permits=p, permits_known=k)
+            for i, a, b, p, k in zip(ids, lat, lon, permits, stated, strict=True)]
+
+
+def _bulk_streams(raw: Any, site_ids: set[str], known: set[str] | None,
+                  ) -> tuple[list[str], list[str], list[str], list[float]] | None:
+    """(ids, sites, materials, quantities) of a plain stream array, or None to take the full path."""
+    records = _plain_records(raw, _FAST_STREAM_KEYS)
+    if records is None:
+        return None
+    ids, sites, mats = _column(records, "id"), _column(records, "site"), _column(records, "material")
+    if not (_plain_texts(ids) and _plain_texts(mats) and len(set(ids)) == len(ids)):
+        return None
+    if (sites and set(map(type, sites)) != {str}) or not set(sites) <= site_ids:
+        return None
+    if known is not None and not set(mats) <= known:
+        return None
+    qty = _plain_numbers(_column(records, "quantity"), 0.0, math.inf, positive=True)
+    if qty is None:
+        return None
+    return ids, sites, mats, qty
 
 
 def _known_keys(check: _Checker, obj: Mapping[str, Any], allowed: set[str],
@@ -635,9 +738,10 @@ def parse_scenario(data: Any, *, knowledge_base: KnowledgeBase | None = None) ->
         kb = knowledge_base
 
     # -- sites ---------------------------------------------------------------------------------------
-    sites: list[Site] = []
-    site_ids: set[str] = set()
-    for i, raw in enumerate(check.array(root.get("sites"), ("sites",))):
+    bulk_sites = _bulk_sites(root.get("sites"))
+    sites: list[Site] = bulk_sites or []
+    site_ids: set[str] = {site.id for site in sites}
+    for i, raw in enumerate(() if bulk_sites is not None else check.array(root.get("sites"), ("sites",))):
         # fast path for the common well-formed record (same result; anything unusual takes the full checks)
         if type(raw) is dict and raw.keys() <= _FAST_SITE_KEYS:
             sid: Any = raw.get("id")
@@ -740,9 +844,11 @@ def parse_scenario(data: Any, *, knowledge_base: KnowledgeBase | None = None) ->
         ids.add(sid)
         return sid, site, material, float(quantity)
 
-    supplies: list[Supply] = []
+    known = None if kb is None else set(kb.materials) | set(params.materials)
+    bulk = _bulk_streams(root.get("supplies"), site_ids, known)
+    supplies: list[Supply] = [] if bulk is None else list(map(Supply, *bulk))
     ids: set[str] = set()
-    for i, raw in enumerate(check.array(root.get("supplies"), ("supplies",))):
+    for i, raw in enumerate(() if bulk is not None else check.array(root.get("supplies"), ("supplies",))):
         if type(raw) is dict and raw.keys() <= _FAST_STREAM_KEYS and (fast := fast_stream(raw, ids)):
             supplies.append(Supply(*fast))
             continue
@@ -768,9 +874,10 @@ def parse_scenario(data: Any, *, knowledge_base: KnowledgeBase | None = None) ->
             supplies.append(Supply(sid, site, material, quantity, unit, attributes, disposal,
                                    bool(obj.get("estimated", False)), confidence))
 
-    demands: list[Demand] = []
+    bulk = _bulk_streams(root.get("demands"), site_ids, known)
+    demands: list[Demand] = [] if bulk is None else list(map(Demand, *bulk))
     ids = set()
-    for i, raw in enumerate(check.array(root.get("demands"), ("demands",))):
+    for i, raw in enumerate(() if bulk is not None else check.array(root.get("demands"), ("demands",))):
         if type(raw) is dict and raw.keys() <= _FAST_STREAM_KEYS and (fast := fast_stream(raw, ids)):
             demands.append(Demand(*fast))
             continue

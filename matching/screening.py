@@ -170,7 +170,7 @@ def screen(scenario: Scenario, *, top: int | None = DEFAULT_TOP,
     est_s, est_d = estimate_streams(scenario)
     full = scenario.replace_streams(scenario.supplies + est_s, scenario.demands + est_d)
     econ = resolve_economics(full)
-    cands = build_candidates(full, econ)
+    cands = build_candidates(full, econ, likely_permits=True)
     if len(cands):  # a site's own estimated by-product never answers its own estimated need: in-house practice
         sup, dem = full.supplies, full.demands
         own = np.fromiter((sup[i].estimated and dem[j].estimated and sup[i].site == dem[j].site

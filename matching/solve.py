@@ -1,4 +1,4 @@
-"""Exact linear mode: the LP optimum of the matching model, by min-cost flow where the model is a network.
+"""Exact linear mode: the LP optimum of the matching model, by network simplex where the model is a network.
 
 The model (quantities per year, ``x_sd`` in units of the supply)::
 
@@ -10,25 +10,25 @@ The model (quantities per year, ``x_sd`` in units of the supply)::
 
 Solving:
 
-1. Components. The bipartite graph of candidate pairs splits into connected components
-   (``scipy.sparse.csgraph.connected_components``, a union-find in C); each is solved alone.
-2. Pure networks. When node scales ``u_s``, ``v_d`` exist with ``ρ_sd = v_d / u_s`` on every arc of a
-   component (always so when every ρ = 1, and whenever ratios depend only on the pair of materials
-   consistently), substituting ``y = x / u_s`` gives a pure network: supply node ``s`` (capacity
-   ``q_s/u_s``) → [share node g, capacity ``σ_g q_d / v_d``] → demand node ``d`` (capacity ``q_d / v_d``)
-   → sink, plus a bypass ``s → sink`` for what stays unmatched. OR-Tools ``SimpleMinCostFlow`` solves it
-   with integer data: quantities × ``QUANTITY_SCALE`` (floored, so the flow stays feasible) and costs
-   ``−w·u_s`` × ``cost_scale`` (rounded), both chosen per component from its data so that nothing overflows
-   int64 and the reported objective is within ~1e-9 relative of the LP optimum.
-   The scales come from one BFS tree over all components (log potentials along the tree, int64 indices),
-   then every arc is checked against them.
-3. Generalised networks (ratios without such scales, e.g. pipeline losses or rules whose ratios disagree
-   around a cycle): the LP above with HiGHS on sparse matrices (``scipy.optimize.linprog``), dual simplex,
-   or interior point with crossover (still a vertex) from ``LP_IPM_MIN_ARCS`` arcs, where it is faster.
-4. Components are spread over up to two jobs, longest first; with two, a forked worker solves one (it
-   inherits the arrays, only arc indices are pickled) while this process solves the other.
+1. Material classes. Materials linked by the rules the candidates use (supply material ``m`` → demand
+   material ``v``) form a small graph; its connected components (classes) are unions of connected
+   components of the candidate graph, so each is solved alone. Node scales come from the same small graph:
+   log-potentials ``U_m``, ``V_v`` along a spanning tree of each class with ``log ρ = V_v − U_m`` per rule,
+   then *every arc* is checked (``|V_v/U_m − ρ_a| ≤ 1e-12 ρ_a``; pipeline losses or several rules for one
+   pair with other ratios fail it).
+2. Classes that pass are pure networks (substituting ``y = x/u_s`` turns ``ρ`` into 1). A class that fails
+   is split into the connected components of its candidate graph (``scipy.sparse.csgraph``) with node scales
+   per component from one BFS over all of them (int64 keys); components with consistent scales are pure
+   networks, the rest generalised networks.
+3. Pure networks → LEMON's network simplex (``pylmcf``), OR-Tools' min-cost flow as fallback; generalised
+   networks → HiGHS LP (see :mod:`matching.flow`). Every solve returns duals, and every batch's answer is
+   checked against the dual bound of :mod:`matching.certificate` (gap ≤ ``CERTIFICATE_GAP``): a batch whose
+   certificate fails goes to the next engine (LEMON → OR-Tools → LP), and an LP whose certificate fails is
+   an error. The bound of the whole answer (the sum over batches) is returned with it.
+4. Batches are spread over up to two jobs, longest first; with two, a forked worker solves one (it inherits
+   the arrays, only arc indices are pickled) while this process solves the other.
 
-The solver status is checked before any flow is read.
+Solver statuses are checked before any value is read.
 """
 
 from __future__ import annotations
@@ -47,37 +47,45 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import breadth_first_order, connected_components
 
 from matching.candidates import CandidateSet
-from matching.errors import SolverError
+from matching.certificate import Certificate, certify
+from matching.errors import SolverError, SolverUnavailable
+from matching.flow import (
+    Batch,
+    BatchSolution,
+    solve_lp,
+    solve_lp_restricted,
+    solve_network,
+)
 
-__all__ = ["COST_RESOLUTION", "LinearSolution", "solve_linear"]
+__all__ = ["ENGINES", "LinearSolution", "solve_linear"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
-#: the largest integer arc cost used: costs are scaled so that max |w| maps to this (or less, if the
-#: component is so large that OR-Tools' internal cost scaling by (nodes + 1) could overflow)
-COST_RESOLUTION = 2**31
-#: the largest total integer flow of a component (quantities are scaled so that Σ q_s maps to this)
-FLOW_RESOLUTION = 2**40
-_INT64_SAFE = 2**62
 #: arcs below which everything is solved in this process (a worker costs more than it saves)
 PARALLEL_MIN_ARCS = 150_000
-#: small components are merged into one flow problem up to this many arcs (cuts per-call overhead)
+#: small classes and components are merged into one solver call up to this many arcs (cuts per-call overhead)
 BATCH_ARCS = 20_000
+#: the engines for pure networks, in the order tried (an engine whose answer is not certified hands the batch on)
+ENGINES = ("lemon", "ortools")
 
 
 @dataclass(frozen=True)
 class LinearSolution:
+    """Flows per candidate, how the problem split, the engines used and the dual certificate of the answer."""
+
     flow: FloatArray  # per candidate, in supply units
-    components: int
+    components: int  # independent parts solved: pure material classes + components of the other classes
     network_components: int
     lp_components: int
     solver: str
     seconds: float
+    certificate: Certificate | None = None
+    classes: int = 0  # material classes
 
 
 def _components(cands: CandidateSet, n_s: int, n_d: int) -> tuple[int, IntArray]:
-    """Component label per candidate arc."""
+    """Component label per candidate arc (connected components of the bipartite candidate graph)."""
     if len(cands) == 0:
         return 0, np.empty(0, dtype=np.int64)
     n = n_s + n_d
@@ -87,6 +95,65 @@ def _components(cands: CandidateSet, n_s: int, n_d: int) -> tuple[int, IntArray]
     arc_label = labels[cands.supply]
     uniq, arc_comp = np.unique(arc_label, return_inverse=True)
     return len(uniq), arc_comp.astype(np.int64)
+
+
+def _material_classes(cands: CandidateSet, n_s: int, n_d: int,
+                      ) -> tuple[int, IntArray, FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """Material classes: (count, class per arc, scales u per supply and v per demand, pure per class).
+
+    The graph has a node per supply material and per demand material and an edge per rule the arcs use
+    (rule ``r`` links ``r.material`` to ``r.replaces``; a same-material link is the identity rule). Scales
+    ``U``, ``V`` follow a BFS tree of each class; every arc is then checked against them.
+    """
+    u = np.ones(n_s)
+    v = np.ones(n_d)
+    if len(cands) == 0:
+        return 0, np.empty(0, dtype=np.int64), u, v, np.zeros(0, dtype=bool)
+    if len(cands.rules) == 0 or int(cands.rule.min()) < 0 or int(cands.rule.max()) >= len(cands.rules):
+        # arcs without their rules (hand-built sets): one class, scaled per component instead
+        return 1, np.zeros(len(cands), dtype=np.int64), u, v, np.zeros(1, dtype=bool)
+    n_rules = len(cands.rules)
+    used = np.bincount(cands.rule, minlength=n_rules) > 0  # O(arcs), no sort: only rules with arcs link
+    rules = cands.rules
+    names = sorted({r.material for r in rules} | {r.replaces for r in rules})
+    index = {m: i for i, m in enumerate(names)}
+    n_m = len(names)
+    r_sup = np.array([index[r.material] for r in rules], dtype=np.int64)
+    r_dem = np.array([n_m + index[r.replaces] for r in rules], dtype=np.int64)
+    graph = csr_matrix((np.ones(int(used.sum())), (r_sup[used], r_dem[used])), shape=(2 * n_m, 2 * n_m))
+    _, labels = connected_components(graph, directed=False)
+    # log-scales along a BFS over the small graph (a few dozen nodes: plain Python)
+    adj: dict[int, list[tuple[int, float]]] = {}
+    for r in np.flatnonzero(used).tolist():
+        a, b, ratio = int(r_sup[r]), int(r_dem[r]), rules[r].ratio
+        adj.setdefault(a, []).append((b, math.log(ratio)))
+        adj.setdefault(b, []).append((a, -math.log(ratio)))
+    pot: dict[int, float] = {}
+    for start in sorted(adj):
+        if start in pot:
+            continue
+        pot[start] = 0.0
+        queue = [start]
+        while queue:
+            node = queue.pop()
+            for nxt, step in adj[node]:
+                if nxt not in pot:
+                    pot[nxt] = pot[node] + step
+                    queue.append(nxt)
+    scale = np.exp(np.array([pot.get(i, 0.0) for i in range(2 * n_m)]))
+    u[cands.supply] = scale[r_sup][cands.rule]  # a supply has one material: its arcs all write one value
+    v[cands.demand] = scale[r_dem][cands.rule]
+    uniq, rule_cls = np.unique(np.where(used, labels[r_sup], -1), return_inverse=True)
+    if uniq[0] == -1:  # unused rules
+        rule_cls = rule_cls - 1
+        uniq = uniq[1:]
+    arc_cls = rule_cls[cands.rule]
+    pure = np.ones(len(uniq), dtype=bool)
+    implied = v[cands.demand] / u[cands.supply]
+    bad = np.abs(implied - cands.ratio) > 1e-12 * np.maximum(cands.ratio, 1.0)
+    if bad.any():
+        pure[np.unique(arc_cls[bad])] = False
+    return len(uniq), arc_cls.astype(np.int64), u, v, pure
 
 
 def _node_scales(cands: CandidateSet, n_s: int, n_d: int, arc_comp: IntArray, n_comp: int,
@@ -138,103 +205,79 @@ def _node_scales(cands: CandidateSet, n_s: int, n_d: int, arc_comp: IntArray, n_
     return u, v, pure
 
 
-def _solve_network(supply: IntArray, demand: IntArray, group: IntArray, weight: FloatArray,
-                   s_cap: FloatArray, d_cap: FloatArray, g_cap: FloatArray, g_dem: IntArray,
-                   ) -> FloatArray:
-    """Min-cost flow on one batch (local indices); returns the flow per arc in scaled units (y)."""
-    from ortools.graph.python import min_cost_flow
-
-    ns, nd, ng = len(s_cap), len(d_cap), len(g_cap)
-    sink = ns + nd + ng
-    total = float(s_cap.sum())
-    if total <= 0 or len(supply) == 0:
-        return np.zeros(len(supply))
-    # a power of ten, so that quantities with few decimals stay exact integers
-    q_scale = 10.0 ** math.floor(math.log10(FLOW_RESOLUTION / total))
-    s_int = np.floor(s_cap * q_scale).astype(np.int64)
-    d_int = np.floor(d_cap * q_scale).astype(np.int64)
-    g_int = np.floor(g_cap * q_scale).astype(np.int64)
-    n_nodes = sink + 1
-    wmax = float(np.max(np.abs(weight)))
-    cost_max = min(COST_RESOLUTION, _INT64_SAFE // (4 * (n_nodes + 1)))
-    c_scale = cost_max / wmax
-    cost = -np.rint(weight * c_scale).astype(np.int64)
-    if np.any(np.abs(cost) > _INT64_SAFE // (n_nodes + 1)):  # overflow check (cannot happen by construction)
-        raise SolverError("cost scaling would overflow int64")
-    head = np.where(group >= 0, ns + nd + group, ns + demand)
-    tails = np.concatenate([supply, np.arange(ns), ns + np.arange(nd), ns + nd + np.arange(ng)])
-    heads = np.concatenate([head, np.full(ns, sink), np.full(nd, sink), ns + g_dem])
-    caps = np.concatenate([s_int[supply], s_int, d_int, g_int])
-    costs = np.concatenate([cost, np.zeros(ns + nd + ng, dtype=np.int64)])
-    mcf = min_cost_flow.SimpleMinCostFlow()
-    mcf.add_arcs_with_capacity_and_unit_cost(tails.astype(np.int32), heads.astype(np.int32), caps, costs)
-    supplies = np.zeros(n_nodes, dtype=np.int64)
-    supplies[:ns] = s_int
-    supplies[sink] = -int(s_int.sum())
-    mcf.set_nodes_supplies(np.arange(n_nodes, dtype=np.int32), supplies)
-    status = mcf.solve()
-    if status != mcf.OPTIMAL:  # never read flows after another status
-        raise SolverError(f"min-cost flow ended with status {status}")
-    y = mcf.flows(np.arange(len(supply), dtype=np.int32)).astype(np.float64)
-    return y / q_scale
+def _localise(idx: IntArray, size: int) -> tuple[IntArray, IntArray]:
+    """(the distinct values of ``idx`` in order, the local index of each entry) without sorting."""
+    present = np.zeros(size, dtype=bool)
+    present[idx] = True
+    local = np.cumsum(present, dtype=np.int64) - 1
+    return np.flatnonzero(present).astype(np.int64), local[idx]
 
 
-#: LP batches with at least this many arcs use HiGHS' interior point method (with crossover, so the answer
-#: is still a vertex): on the large degenerate transportation LPs here it beats dual simplex several times
-LP_IPM_MIN_ARCS = 150_000
+@dataclass(frozen=True)
+class _ChunkResult:
+    """A chunk's flows and duals with the global indices of its rows, its certificate and the engine used."""
+
+    x: FloatArray
+    s_glob: IntArray
+    y_s: FloatArray
+    d_glob: IntArray
+    y_d: FloatArray
+    g_glob: IntArray
+    y_g: FloatArray
+    certificate: Certificate
+    engine: str
 
 
-def _solve_lp(supply: IntArray, demand: IntArray, group: IntArray, weight: FloatArray, ratio: FloatArray,
-              s_cap: FloatArray, d_cap: FloatArray, g_cap: FloatArray) -> FloatArray:
-    """The LP on one batch with HiGHS; returns x per arc."""
-    from scipy.optimize import linprog
+def _solve_chunk(kind: str, supply: IntArray, demand: IntArray, group: IntArray, weight: FloatArray,
+                 ratio: FloatArray, u: FloatArray, v: FloatArray, s_qty: FloatArray, d_qty: FloatArray,
+                 g_cap_all: FloatArray, g_dem_all: IntArray, engines: Sequence[str], lp_method: str,
+                 arcs: IntArray) -> _ChunkResult:
+    """Solve one chunk (arc index array) and certify it; a pure network whose answer an engine cannot
+    certify goes to the next engine, then to the LP."""
+    s_glob, s_loc = _localise(supply[arcs], len(s_qty))
+    d_glob, d_loc = _localise(demand[arcs], len(d_qty))
+    g = group[arcs]
+    has_g = g >= 0
+    g_glob, g_loc_part = _localise(g[has_g], len(g_cap_all))
+    g_loc = np.full(len(arcs), -1, dtype=np.int64)
+    g_loc[has_g] = g_loc_part
+    batch = Batch(s_loc, d_loc, g_loc, weight[arcs], ratio[arcs], s_qty[s_glob], d_qty[d_glob],
+                  g_cap_all[g_glob], np.searchsorted(d_glob, g_dem_all[g_glob]))
 
-    k = len(supply)
-    ns, nd, ng = len(s_cap), len(d_cap), len(g_cap)
-    cols = np.arange(k)
-    gsel = group >= 0
-    rows = np.concatenate([supply, ns + demand, ns + nd + group[gsel]])
-    cc = np.concatenate([cols, cols, cols[gsel]])
-    vals = np.concatenate([np.ones(k), ratio, ratio[gsel]])
-    a_ub = csr_matrix((vals, (rows, cc)), shape=(ns + nd + ng, k))
-    b_ub = np.concatenate([s_cap, d_cap, g_cap])
-    method = "highs-ipm" if k >= LP_IPM_MIN_ARCS else "highs"
-    res = linprog(-weight, A_ub=a_ub, b_ub=b_ub, bounds=(0, None), method=method)
-    if res.status != 0:  # never read values after another status
-        raise SolverError(f"HiGHS LP ended with status {res.status}: {res.message}")
-    return np.maximum(np.asarray(res.x, dtype=np.float64), 0.0)
+    def check(sol: BatchSolution) -> Certificate:
+        return certify(supply=batch.supply, demand=batch.demand, group=batch.group, weight=batch.weight,
+                       ratio=batch.ratio, s_cap=batch.s_cap, d_cap=batch.d_cap, g_cap=batch.g_cap, x=sol.x,
+                       y_s=sol.y_s, y_d=sol.y_d, y_g=sol.y_g)
 
-
-def _localise(idx: IntArray) -> tuple[IntArray, IntArray]:
-    uniq, inv = np.unique(idx, return_inverse=True)
-    return uniq, inv.astype(np.int64)
-
-
-def _solve_batch(kind: str, supply: IntArray, demand: IntArray, group: IntArray, weight: FloatArray,
-                 ratio: FloatArray, u: FloatArray, v: FloatArray, cands_s_qty: FloatArray,
-                 cands_d_qty: FloatArray, g_cap_all: FloatArray, g_dem_all: IntArray,
-                 chunks: Sequence[IntArray]) -> list[FloatArray]:
-    """Solve each chunk (arc index array) of a batch; returns x per arc of each chunk."""
-    out = []
-    for arcs in chunks:
-        s_glob, s_loc = _localise(supply[arcs])
-        d_glob, d_loc = _localise(demand[arcs])
-        g = group[arcs]
-        has_g = g >= 0
-        g_glob, g_loc_part = _localise(g[has_g])
-        g_loc = np.full(len(arcs), -1, dtype=np.int64)
-        g_loc[has_g] = g_loc_part
-        d_of_g = np.searchsorted(d_glob, g_dem_all[g_glob])
-        if kind == "network":
-            us = u[s_glob]
-            vd_g = v[g_dem_all[g_glob]]
-            y = _solve_network(s_loc, d_loc, g_loc, weight[arcs] * us[s_loc], cands_s_qty[s_glob] / us,
-                               cands_d_qty[d_glob] / v[d_glob], g_cap_all[g_glob] / vd_g, d_of_g)
-            out.append(y * us[s_loc])
-        else:
-            out.append(_solve_lp(s_loc, d_loc, g_loc, weight[arcs], ratio[arcs], cands_s_qty[s_glob],
-                                 cands_d_qty[d_glob], g_cap_all[g_glob]))
-    return out
+    problems: list[str] = []
+    if kind == "network":
+        for engine in engines:
+            if engine == "lp":
+                break
+            try:
+                sol = solve_network(batch, u[s_glob], v[d_glob], engine=engine)
+            except SolverUnavailable as exc:
+                problems.append(str(exc))
+                continue
+            except SolverError as exc:
+                problems.append(f"{engine}: {exc}")
+                continue
+            cert = check(sol)
+            if cert.ok:
+                return _ChunkResult(sol.x, s_glob, sol.y_s, d_glob, sol.y_d, g_glob, sol.y_g, cert, sol.engine)
+            problems.append(f"{engine}: certificate gap {cert.gap:.2e}, violation {cert.violation:.2e}")
+    lp_sol: BatchSolution | None = None
+    if lp_method == "restricted" and "lemon" in engines:
+        try:  # a restricted master seeded from the network simplex (exact; see matching.flow)
+            lp_sol = solve_lp_restricted(batch, u[s_glob], v[d_glob])
+        except SolverError as exc:
+            problems.append(f"restricted master: {exc}")
+    sol = lp_sol if lp_sol is not None else solve_lp(batch)
+    cert = check(sol)
+    if not cert.ok:
+        raise SolverError(f"no engine certified a batch of {len(arcs)} arcs ({'; '.join(problems)}; HiGHS: "
+                          f"gap {cert.gap:.2e}, violation {cert.violation:.2e})")
+    return _ChunkResult(sol.x, s_glob, sol.y_s, d_glob, sol.y_d, g_glob, sol.y_g, cert, sol.engine)
 
 
 def _chunks(arc_comp: IntArray, comps: IntArray, batch_arcs: int = BATCH_ARCS) -> list[IntArray]:
@@ -267,20 +310,20 @@ _SHARED: dict[int, tuple[Any, ...]] = {}
 
 def _work(kind: str, arcs: IntArray) -> float:
     """Rough relative cost of solving a chunk, for balancing the workers."""
-    return len(arcs) * math.log(len(arcs) + 2) * (4.0 if kind == "lp" else 1.0)
+    return len(arcs) * math.log(len(arcs) + 2) * (8.0 if kind == "lp" else 1.0)
 
 
-def _solve_job(job: Sequence[tuple[str, IntArray]], common: tuple[Any, ...] | int) -> list[FloatArray]:
+def _solve_job(job: Sequence[tuple[str, IntArray]], common: tuple[Any, ...] | int) -> list[_ChunkResult]:
     """Solve the chunks of one job (in a forked worker, ``common`` is the key of the inherited arrays)."""
     arrays = _SHARED[common] if isinstance(common, int) else common
-    solve: Any = _solve_batch  # the arrays' count and types are _solve_batch's
-    return [solve(kind, *arrays, [arcs])[0] for kind, arcs in job]
+    solve: Any = _solve_chunk  # the arrays' count and types are _solve_chunk's
+    return [solve(kind, *arrays, arcs) for kind, arcs in job]
 
 
 def solve_linear(cands: CandidateSet, weight: FloatArray | None = None, *, decompose: bool = True,
                  workers: int | None = None, force_lp: bool = False, batch_arcs: int = BATCH_ARCS,
-                 ) -> LinearSolution:
-    """Solve the linear model exactly on a candidate set.
+                 engines: Sequence[str] = ENGINES, lp_method: str = "highs") -> LinearSolution:
+    """Solve the linear model exactly on a candidate set, with a dual certificate.
 
     Parameters
     ----------
@@ -288,23 +331,43 @@ def solve_linear(cands: CandidateSet, weight: FloatArray | None = None, *, decom
     weight : array, optional
         Objective coefficient per candidate (default the unit benefit). Arcs with weight ≤ 0 get no flow.
     decompose : bool
-        Solve connected components separately (default). ``False`` solves everything as one problem
-        (used by the tests to check that decomposing changes nothing).
+        Solve material classes (and components) separately (default). ``False`` solves everything as one
+        problem (used by the tests to check that decomposing changes nothing).
     workers : int, optional
         Worker processes (default: ``min(2, cpu count)`` for large problems, 1 otherwise).
     force_lp : bool
-        Use the LP solver for every component (a check on the network path).
+        Use the LP solver for every batch (a check on the network path).
     batch_arcs : int
-        Components smaller than this are merged into one solver call of about this many arcs.
+        Parts smaller than this are merged into one solver call of about this many arcs.
+    engines : sequence of str
+        Pure-network engines in the order tried (default ``("lemon", "ortools")``; the tests use
+        ``("ortools",)`` as an oracle). A batch no engine certifies goes to the LP.
+    lp_method : {"highs", "restricted"}
+        Generalised batches: HiGHS on all their arcs (default: dual simplex, interior point from
+        ``LP_IPM_MIN_ARCS``), or a restricted master seeded by the network simplex
+        (:func:`matching.flow.solve_lp_restricted`; faster on some instances, much slower on others — see
+        docs/matcher.md).
 
     Returns
     -------
     LinearSolution
+        With ``certificate``: the objective, the dual bound and their relative gap (≤ ``CERTIFICATE_GAP``).
 
     Raises
     ------
     SolverError
-        When a solver ends without an optimal status.
+        When a solver ends without an optimal status and no other engine certifies the batch.
+
+    Examples
+    --------
+    >>> from matching.api import match
+    >>> doc = {"sites": [{"id": "a", "lat": 30.0, "lon": 110.0}],
+    ...        "supplies": [{"id": "s", "site": "a", "material": "slag", "quantity": 5}],
+    ...        "demands": [{"id": "d", "site": "a", "material": "slag", "quantity": 3}],
+    ...        "parameters": {"use_knowledge_base": False, "prices": {"slag": 10},
+    ...                       "transport": {"road": {"cost_per_tkm": 0.4}}}}
+    >>> match(doc).stats.extra["certificate"]["bound"]
+    30.0
     """
     t0 = time.perf_counter()
     n_s, n_d = len(cands.supply_qty), len(cands.demand_qty)
@@ -312,29 +375,40 @@ def solve_linear(cands: CandidateSet, weight: FloatArray | None = None, *, decom
     flow = np.zeros(len(cands))
     active = np.flatnonzero(w > 0)
     if len(active) == 0:
-        return LinearSolution(flow, 0, 0, 0, "none", time.perf_counter() - t0)
+        return LinearSolution(flow, 0, 0, 0, "none", time.perf_counter() - t0, Certificate(0.0, 0.0, 0.0, 0.0))
     sub = cands.subset(active) if len(active) < len(cands) else cands
     w_sub = w[active]
-    n_comp, arc_comp = _components(sub, n_s, n_d)
-    if not decompose:
-        arc_comp = np.zeros(len(sub), dtype=np.int64)
-        n_comp_eff = 1
+    engines = ("lp",) if force_lp else tuple(engines)
+    n_cls, arc_cls, u, v, pure_cls = _material_classes(sub, n_s, n_d)
+    items: list[tuple[str, IntArray]] = []
+    if decompose:
+        items += [("network", ch) for ch in _chunks(arc_cls, np.flatnonzero(pure_cls), batch_arcs)]
+        n_parts = n_net = int(pure_cls.sum())
+        n_lp = 0
+        impure = np.flatnonzero(~pure_cls[arc_cls])
+        if len(impure):
+            part = sub.subset(impure)
+            n_comp, arc_comp = _components(part, n_s, n_d)
+            u_c, v_c, pure_comp = _node_scales(part, n_s, n_d, arc_comp, n_comp)
+            u[part.supply] = u_c[part.supply]
+            v[part.demand] = v_c[part.demand]
+            items += [("network", impure[ch]) for ch in _chunks(arc_comp, np.flatnonzero(pure_comp), batch_arcs)]
+            items += [("lp", impure[ch]) for ch in _chunks(arc_comp, np.flatnonzero(~pure_comp), batch_arcs)]
+            n_parts += n_comp
+            n_net += int(pure_comp.sum())
+            n_lp += n_comp - int(pure_comp.sum())
     else:
-        n_comp_eff = n_comp
-    u, v, pure = _node_scales(sub, n_s, n_d, arc_comp, n_comp_eff)
-    if force_lp:
-        pure[:] = False
-    comp_ids = np.arange(n_comp_eff)
-    net_chunks = _chunks(arc_comp, comp_ids[pure], batch_arcs)
-    lp_chunks = _chunks(arc_comp, comp_ids[~pure], batch_arcs)
-    if not decompose:
-        net_chunks = [np.arange(len(sub))] if pure[0] else []
-        lp_chunks = [] if pure[0] else [np.arange(len(sub))]
+        kind = "network"
+        if not pure_cls.all():
+            u_c, v_c, pure_one = _node_scales(sub, n_s, n_d, np.zeros(len(sub), dtype=np.int64), 1)
+            u, v = u_c, v_c
+            kind = "network" if pure_one[0] else "lp"
+        items = [(kind, np.arange(len(sub)))]
+        n_parts, n_net, n_lp = 1, int(kind == "network"), int(kind == "lp")
 
     n_workers = workers if workers is not None else (
         min(2, os.cpu_count() or 1) if len(sub) >= PARALLEL_MIN_ARCS else 1)
     # one job per worker, longest-processing-time-first over both kinds (an LP arc costs more than a flow arc)
-    items = [("network", ch) for ch in net_chunks] + [("lp", ch) for ch in lp_chunks]
     jobs: list[list[tuple[str, IntArray]]] = [[] for _ in range(max(1, n_workers))]
     loads = [0.0] * len(jobs)
     for kind, ch in sorted(items, key=lambda it: _work(*it), reverse=True):
@@ -344,8 +418,8 @@ def solve_linear(cands: CandidateSet, weight: FloatArray | None = None, *, decom
     jobs = [job for job in jobs if job]
 
     common = (sub.supply, sub.demand, sub.share_group, w_sub, sub.ratio, u, v, sub.supply_qty,
-              sub.demand_qty, sub.group_cap, sub.group_demand)
-    results: list[list[FloatArray]]
+              sub.demand_qty, sub.group_cap, sub.group_demand, engines, lp_method)
+    results: list[list[_ChunkResult]]
     if len(jobs) > 1:
         import multiprocessing as mp
 
@@ -363,12 +437,20 @@ def solve_linear(cands: CandidateSet, weight: FloatArray | None = None, *, decom
     else:
         results = [_solve_job(job, common) for job in jobs]
     sub_flow = np.zeros(len(sub))
-    for job, xs in zip(jobs, results, strict=True):
-        for (_kind, arcs), x in zip(job, xs, strict=True):
-            sub_flow[arcs] = x
+    used: set[str] = set()
+    objective = bound = violation = 0.0
+    for job, chunk_results in zip(jobs, results, strict=True):
+        for (_kind, arcs), res in zip(job, chunk_results, strict=True):
+            sub_flow[arcs] = res.x
+            used.add(res.engine)
+            objective += res.certificate.objective
+            bound += res.certificate.bound
+            violation = max(violation, res.certificate.violation)
     flow[active] = sub_flow
-    n_net = int(pure.sum()) if decompose else int(pure[0])
-    solver = "+".join(name for name, used in (("ortools-min-cost-flow", bool(net_chunks)),
-                                                ("highs-lp", bool(lp_chunks))) if used)
-    return LinearSolution(flow, n_comp, n_net, n_comp_eff - n_net if decompose else 1 - n_net, solver,
-                          time.perf_counter() - t0)
+    # the batches share no row, so the bounds add up to a bound of the whole problem
+    cert = Certificate(objective, bound, max(bound - objective, 0.0) / max(1.0, abs(objective)), violation)
+    if not cert.ok:  # pragma: no cover - every batch was certified; a sum cannot fail unless by rounding
+        raise SolverError(f"the answer's certificate fails: gap {cert.gap:.2e}, violation {cert.violation:.2e}")
+    solver = "+".join(name for name in ("lemon-network-simplex", "ortools-min-cost-flow", "highs-lp")
+                      if name in used)
+    return LinearSolution(flow, n_parts, n_net, n_lp, solver, time.perf_counter() - t0, cert, n_cls)

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matching.candidates import build_candidates
+from matching.certificate import CERTIFICATE_GAP
 from matching.economics import resolve_economics
 from matching.evaluate import evaluate
 from matching.scenario import load_scenario
@@ -100,6 +101,24 @@ def test_optimal_and_feasible(doc: dict[str, Any]) -> None:
     assert ev.ok, ev.problems
     expected = oracle_lp(doc)
     assert result.objective.net_benefit == pytest.approx(expected, rel=1e-6, abs=1e-6)
+    # the certificate: its bound is a true upper bound of the independent LP's optimum, and meets the answer
+    cert = result.stats.extra.get("certificate", {"bound": 0.0, "gap": 0.0})
+    assert cert["bound"] >= expected - 1e-6 * max(1.0, abs(expected))
+    assert cert["gap"] <= CERTIFICATE_GAP
+
+
+@SETTINGS
+@given(scenarios(generalised=False))
+def test_pure_networks_go_to_the_network_simplex_and_match_or_tools(doc: dict[str, Any]) -> None:
+    scenario = load_scenario(doc)
+    cands = build_candidates(scenario, resolve_economics(scenario))
+    lemon = solve_linear(cands, workers=1)
+    oracle = solve_linear(cands, workers=1, engines=("ortools",))
+    assert lemon.solver in ("lemon-network-simplex", "none")
+    assert oracle.solver in ("ortools-min-cost-flow", "none")
+    assert float(np.dot(lemon.flow, cands.unit_benefit)) == pytest.approx(
+        float(np.dot(oracle.flow, cands.unit_benefit)), rel=1e-9, abs=1e-9)
+    assert lemon.certificate is not None and lemon.certificate.gap <= CERTIFICATE_GAP
 
 
 @SETTINGS
@@ -132,6 +151,8 @@ def test_decomposed_equals_monolithic_and_lp(doc: dict[str, Any]) -> None:
     objs = [float(np.dot(s.flow, cands.unit_benefit)) for s in (parts, whole, lp)]
     assert objs[0] == pytest.approx(objs[1], rel=1e-6, abs=1e-6)
     assert objs[0] == pytest.approx(objs[2], rel=1e-6, abs=1e-6)
+    for sol in (parts, whole, lp):  # every answer carries a certificate that checks out
+        assert sol.certificate is not None and sol.certificate.ok
 
 
 @settings(max_examples=10, deadline=None)
@@ -150,12 +171,12 @@ def test_parallel_workers_give_the_same_answer(doc: dict[str, Any]) -> None:
 @given(scenarios())
 def test_interior_point_lp_equals_oracle(doc: dict[str, Any]) -> None:
     # large LP batches go to HiGHS' interior point method (with crossover): force it on small ones
-    import matching.solve as solve_mod
+    import matching.flow as flow_mod
 
     scenario = load_scenario(doc)
     cands = build_candidates(scenario, resolve_economics(scenario))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(solve_mod, "LP_IPM_MIN_ARCS", 0)
+        mp.setattr(flow_mod, "LP_IPM_MIN_ARCS", 0)
         sol = solve_linear(cands, force_lp=True, workers=1)
     got = float(np.dot(sol.flow, cands.unit_benefit))
     assert got == pytest.approx(oracle_lp(doc), rel=1e-6, abs=1e-6)
@@ -205,3 +226,19 @@ def test_fast_parsing_path_is_the_full_one(doc: dict[str, Any], data: Any) -> No
                 rec.pop("max_distance_km", None)
     fast, full = _parse_both(doc)
     assert fast == full
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_restricted_master_equals_oracle(doc: dict[str, Any]) -> None:
+    # generalised batches by a restricted master seeded by the network simplex (lp_method="restricted")
+    import matching.flow as flow_mod
+
+    scenario = load_scenario(doc)
+    cands = build_candidates(scenario, resolve_economics(scenario))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(flow_mod, "RESTRICTED_ADD", 1)  # one arc per round: many rounds
+        sol = solve_linear(cands, workers=1, engines=("lemon",), batch_arcs=10**9, lp_method="restricted")
+    got = float(np.dot(sol.flow, cands.unit_benefit))
+    assert got == pytest.approx(oracle_lp(doc), rel=1e-6, abs=1e-6)
+    assert sol.certificate is not None and sol.certificate.ok

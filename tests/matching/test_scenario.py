@@ -105,3 +105,38 @@ def test_error_message_lists_paths(base_doc: dict[str, Any]) -> None:
         load_scenario(base_doc)
     assert "$.sites[0].lat" in str(info.value)
     assert info.value.to_json()["errors"][0]["path"] == "$.sites[0].lat"
+
+
+def test_file_reading_keeps_every_error_at_its_path(tmp_path: Path, base_doc: dict[str, Any]) -> None:
+    # JSON files are parsed with orjson; what it refuses but the standard library reads (NaN) must still be
+    # reported at its path by validation, not as an unreadable file
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(base_doc).replace('"quantity": 100.0', '"quantity": NaN'))
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert info.value.paths == ["$.supplies[0].quantity"]
+    path.write_bytes(b'{"sites": [\xff]}')
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert info.value.paths == ["$"] and "not valid json" in info.value.errors[0][1]
+    path.write_text(json.dumps(base_doc))
+    assert load_scenario(path).supplies[0].quantity == 100.0
+
+
+def test_bulk_path_builds_what_the_record_path_builds(base_doc: dict[str, Any]) -> None:
+    # plain arrays are checked column by column; one unusual record sends the whole array to the full checks
+    doc = copy.deepcopy(base_doc)
+    doc["sites"][1]["permits"] = ["hw08 "]
+    doc["supplies"].append({"id": "s2", "site": "B", "material": "slag", "quantity": 7})
+    plain = load_scenario(doc)
+    doc["supplies"][1]["note"] = "forces the record path"
+    doc["sites"][0]["name"] = "forces the record path"
+    full = load_scenario(doc)
+    assert plain.supplies == full.supplies and plain.demands == full.demands
+    assert plain.sites[1] == full.sites[1] and plain.sites[1].permits == ("HW08",)
+    doc["supplies"][1]["quantity"] = 2**60  # beyond exact floats: the bulk check leaves it to the full one
+    assert load_scenario(doc).supplies[1].quantity == float(2**60)
+    doc["supplies"][1]["quantity"] = "ten"  # refused at its path, whichever path reads it
+    assert paths_of(doc) == ["$.supplies[1].quantity"]
+    del doc["supplies"][1]["note"]
+    assert paths_of(doc) == ["$.supplies[1].quantity"]
