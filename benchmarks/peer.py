@@ -55,7 +55,7 @@ def ortools(cands):  # type: ignore[no-untyped-def]
     import numpy as np
 
     from matching.flow import Batch, solve_lp, solve_network
-    from matching.solve import _chunks, _components, _localise, _material_classes, _node_scales
+    from matching.solve import _chunks, _localise, _material_classes, _node_scales, arc_components
 
     n_s, n_d = len(cands.supply_qty), len(cands.demand_qty)
     active = np.flatnonzero(cands.unit_benefit > 0)
@@ -65,7 +65,7 @@ def ortools(cands):  # type: ignore[no-untyped-def]
     impure = np.flatnonzero(~pure[arc_cls])
     if len(impure):
         part = sub.subset(impure)
-        n_comp, comp = _components(part, n_s, n_d)
+        n_comp, comp = arc_components(part, n_s, n_d)
         u_c, v_c, pure_c = _node_scales(part, n_s, n_d, comp, n_comp)
         u[part.supply], v[part.demand] = u_c[part.supply], v_c[part.demand]
         items += [("network", impure[ch]) for ch in _chunks(comp, np.flatnonzero(pure_c))]

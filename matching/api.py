@@ -17,6 +17,7 @@ from matching.confidence import pair_confidence, pair_reasons
 from matching.economics import ON_SITE, Economics, counts_as_diverted, resolve_economics
 from matching.errors import MatchingError
 from matching.pipeline import build_and_solve
+from matching.pipes import pay_for_pipes
 from matching.result import Breakdown, Link, MatchResult, Objective, Remaining, Stats
 from matching.scenario import Scenario, load_scenario
 
@@ -139,7 +140,8 @@ def assemble_result(scenario: Scenario, econ: Economics, cands: CandidateSet, fl
         parts = Breakdown(value=value, disposal_avoided=float(disp), pretreatment=float(rule.pretreatment_cost),
                           transport=float(transport), ratio=float(rule.ratio), binding=tuple(codes),
                           max_share=float(rule.max_share) if "share" in codes else None, pipeline=pipeline,
-                          rule=rule.id, use=use, pretreatment_name=rule.pretreatment, gate_fee=rule.gate_fee)
+                          rule=rule.id, use=use, pretreatment_name=rule.pretreatment, gate_fee=rule.gate_fee,
+                          capacity=float(cands.capacity[a]) if pipeline else None)
         links.append(Link(s.id, d.id, s.site, d.site, s.material, d.material, q, unit, dist, mode, b, b * q,
                           float(cands.unit_co2[a]) * q, explanation, float(cands.ratio[a]), binding,
                           bool(cands.quality_unknown[a]), breakdown=parts, confidence=round(float(confidence[k]), 4),
@@ -162,7 +164,7 @@ def assemble_result(scenario: Scenario, econ: Economics, cands: CandidateSet, fl
 def match(scenario: Scenario | str | Mapping[str, Any], *, mode: str = "linear",
           objective: str | Mapping[str, float] = "benefit", time_limit: float | None = None,
           solver: str | None = None, workers: int | None = None, decompose: bool = True,
-          knowledge_base: Any = None) -> MatchResult:
+          knowledge_base: Any = None, pipes: str = "paid") -> MatchResult:
     """Propose the exchange links that maximise the objective.
 
     Parameters
@@ -182,6 +184,10 @@ def match(scenario: Scenario | str | Mapping[str, Any], *, mode: str = "linear",
         Processes for the linear mode (default: 2 for large problems).
     decompose : bool
         Solve components separately (default True).
+    pipes : {"paid", "relaxed"}
+        Linear mode with pipeline links: ``paid`` (default) sizes each link's pipe for the flow it carries
+        and solves again until every pipe is paid in full (:mod:`matching.pipes`); ``relaxed`` returns the
+        exact LP relaxation (each pipe's capex spread over the most its link could carry).
 
     Returns
     -------
@@ -207,7 +213,7 @@ def match(scenario: Scenario | str | Mapping[str, Any], *, mode: str = "linear",
     """
     with gc_paused():
         return _match(scenario, mode=mode, objective=objective, time_limit=time_limit, solver=solver,
-                      workers=workers, decompose=decompose, knowledge_base=knowledge_base)
+                      workers=workers, decompose=decompose, knowledge_base=knowledge_base, pipes=pipes)
 
 
 @contextmanager
@@ -230,7 +236,7 @@ def gc_paused() -> Iterator[None]:
 
 def _match(scenario: Scenario | str | Mapping[str, Any], *, mode: str, objective: str | Mapping[str, float],
            time_limit: float | None, solver: str | None, workers: int | None, decompose: bool,
-           knowledge_base: Any) -> MatchResult:
+           knowledge_base: Any, pipes: str) -> MatchResult:
     t0 = time.perf_counter()
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario, knowledge_base=knowledge_base)
@@ -242,11 +248,17 @@ def _match(scenario: Scenario | str | Mapping[str, Any], *, mode: str, objective
                           load_seconds=t_load - t0)
     if mode != "linear":
         raise MatchingError(f"unknown mode '{mode}' (expected linear or milp)")
+    if pipes not in ("paid", "relaxed"):
+        raise MatchingError(f"unknown pipes '{pipes}' (expected paid or relaxed)")
     econ = resolve_economics(scenario)
     # candidates are built one material class at a time, overlapped with solving (matching.pipeline)
-    solved = build_and_solve(scenario, econ, lambda c: objective_weights(scenario, econ, c, objective),
-                             workers=workers, decompose=decompose)
+    def weights(c: CandidateSet) -> npt.NDArray[np.float64]:
+        return objective_weights(scenario, econ, c, objective)
+
+    solved = build_and_solve(scenario, econ, weights, workers=workers, decompose=decompose)
     cands, sol = solved.cands, solved.solution
+    if pipes == "paid":  # pipeline links charged for the pipe they need at the flow they carry (matching.pipes)
+        cands, sol = pay_for_pipes(cands, sol, econ, weights, workers=workers, decompose=decompose)
     t_solve = time.perf_counter()
     kind = objective if isinstance(objective, str) else "weighted"
     result = assemble_result(scenario, econ, cands, sol.flow, status="optimal", solver=sol.solver,

@@ -300,7 +300,8 @@ def price_pairs(modes: Sequence[tuple[Mode, float]], *, gc_km: npt.ArrayLike, ci
                 co2_factor: npt.ArrayLike, supply_qty: npt.ArrayLike, demand_cap: npt.ArrayLike,
                 stated_km: npt.ArrayLike | None = None, same_site: npt.ArrayLike | None = None,
                 max_km: npt.ArrayLike | None = None,
-                access: Callable[[str], npt.NDArray[np.bool_] | bool] | None = None) -> PairFigures:
+                access: Callable[[str], npt.NDArray[np.bool_] | bool] | None = None,
+                sized_for: npt.ArrayLike | None = None) -> PairFigures:
     """The formula of the module docstring for many pairs at once, choosing each pair's best mode.
 
     Parameters
@@ -322,6 +323,9 @@ def price_pairs(modes: Sequence[tuple[Mode, float]], *, gc_km: npt.ArrayLike, ci
         Largest allowed routed distance per pair (demand limit, material's economic radius).
     access : callable, optional
         ``access(mode_id)``: per pair, whether both ends can use a mode that needs access.
+    sized_for : array_like, optional
+        The flow a pipe is sized for when less than the capacity (:mod:`matching.pipes`): the pipe's capex is
+        charged over it instead.
 
     Returns
     -------
@@ -352,6 +356,8 @@ def price_pairs(modes: Sequence[tuple[Mode, float]], *, gc_km: npt.ArrayLike, ci
         handling = mode.handling_per_unit * factor
         deliv = r * (1.0 - mode.loss_per_km * d) if mode.loss_per_km else r
         cap = np.minimum(q_s, np.divide(cap_d, deliv, out=np.full(shape, np.inf), where=deliv > 0))
+        if sized_for is not None:
+            cap = np.minimum(cap, np.broadcast_to(np.asarray(sized_for, dtype=np.float64), shape))
         if mode.annualised_capex_per_km:
             fixed = mode.capex_per_km(np.where(np.isfinite(cap), cap, 0.0)) * d
             pipe = np.divide(fixed, cap, out=np.zeros(shape), where=cap > 0)
@@ -558,7 +564,8 @@ def link_economics(econ: Economics, *, material: str, replaces: str, distance_km
                    gc_km: float | None = None, circuity: float | None = None, same_site: bool = False,
                    disposal_cost: float | None = None, rule: Rule | None = None, mode: str | None = None,
                    access: frozenset[str] = frozenset(), supply_qty: float = math.inf,
-                   demand_qty: float = math.inf, max_km: float | None = None) -> LinkEconomics | None:
+                   demand_qty: float = math.inf, max_km: float | None = None,
+                   sized_for: float | None = None) -> LinkEconomics | None:
     """Figures of one link: its mode, unit benefit and CO2 avoided per unit of supply (:func:`price_pairs`).
 
     Parameters
@@ -585,6 +592,8 @@ def link_economics(econ: Economics, *, material: str, replaces: str, distance_km
         The quantities that bound the link's capacity (pipeline capex is spread over it).
     max_km : float, optional
         Largest routed distance allowed (default: the material's economic radius).
+    sized_for : float, optional
+        The flow a pipe is sized for, when less than the capacity.
 
     Returns
     -------
@@ -618,7 +627,7 @@ def link_economics(econ: Economics, *, material: str, replaces: str, distance_km
         co2_factor=econ.rule_co2_factor(rule), supply_qty=supply_qty,
         demand_cap=min(1.0, rule.max_share) * demand_qty,
         stated_km=None if distance_km is None else np.array([distance_km]), same_site=np.array([same_site]),
-        max_km=limit, access=lambda mode_id: mode_id in usable)
+        max_km=limit, access=lambda mode_id: mode_id in usable, sized_for=sized_for)
     idx = int(fig.mode[0])
     if idx == -1:
         return None

@@ -145,7 +145,10 @@ def evaluate(scenario: Scenario, result: MatchResult | Mapping[str, Any], *, rel
             problems.append(f"{where}: hazardous {s.material} ({info.hw_code}) to a site without the permit")
         limit = min(d.max_distance_km if d.max_distance_km is not None else math.inf, econ.radius(s.material))
         both = frozenset(site_s.access) & frozenset(site_d.access)
-        pair = _Pair(econ, s, d, rule, stated, gc, econ.circuity(site_s.province), same)
+        parts_in = link.get("breakdown") or {}
+        sized_for = None if milp else parts_in.get("capacity")  # a pipe sized for the flow it carries
+        pair = _Pair(econ, s, d, rule, stated, gc, econ.circuity(site_s.province), same,
+                     None if sized_for is None else float(sized_for))
         le = pair.figures(None if link["mode"] == ON_SITE else link["mode"], math.inf, frozenset())
         if le is None:
             problems.append(f"{where}: mode {link['mode']} cannot carry {s.material} here")
@@ -162,6 +165,11 @@ def evaluate(scenario: Scenario, result: MatchResult | Mapping[str, Any], *, rel
             problems.append(f"{where}: mode {le.mode} is not the best allowed ({best.mode})")
         if le.unit_benefit <= 0:
             problems.append(f"{where}: unit benefit {le.unit_benefit} ≤ 0 (pipeline included) carries flow")
+        if sized_for is not None:
+            most = min(s.quantity, min(1.0, rule.max_share) * d.quantity / le.delivered_ratio)
+            if q > float(sized_for) * (1 + 1e-6) + 1e-9 or float(sized_for) > most * (1 + 1e-9) + 1e-9:
+                problems.append(f"{where}: a pipe sized for {sized_for} cannot carry {q} (or is larger than the "
+                                f"link's {most})")
         unit_b = le.unit_benefit_before_pipeline if milp else le.unit_benefit
         if not _close(unit_b, float(link["unit_benefit"]), rel_tol):
             problems.append(f"{where}: unit benefit {link['unit_benefit']} ≠ recomputed {unit_b}")
@@ -242,13 +250,15 @@ class _Pair:
     gc_km: float
     circuity: float
     same_site: bool
+    sized_for: float | None = None
 
     def figures(self, mode: str | None, max_km: float, access: frozenset[str]) -> LinkEconomics | None:
         s, d = self.supply, self.demand
         return link_economics(self.econ, material=s.material, replaces=d.material, distance_km=self.stated_km,
                               gc_km=self.gc_km, circuity=self.circuity, same_site=self.same_site,
                               disposal_cost=s.disposal_cost, rule=self.rule, supply_qty=s.quantity,
-                              demand_qty=d.quantity, max_km=max_km, mode=mode, access=access)
+                              demand_qty=d.quantity, max_km=max_km, mode=mode, access=access,
+                              sized_for=self.sized_for)
 
 
 def _hub_problems(scenario: Scenario, econ: Economics, hub_links: list[tuple[int, Mapping[str, Any]]],

@@ -55,6 +55,7 @@ class Breakdown:
     use: str | None = None
     pretreatment_name: str | None = None
     gate_fee: float | None = None
+    capacity: float | None = None  # pipeline links: the yearly flow the pipe is sized for (its charge is over it)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"value": self.value, "disposal_avoided": self.disposal_avoided,
@@ -67,6 +68,8 @@ class Breakdown:
             out["pretreatment_name"] = self.pretreatment_name
         if self.gate_fee is not None:
             out["gate_fee"] = self.gate_fee
+        if self.capacity is not None:
+            out["capacity"] = self.capacity
         return out
 
 

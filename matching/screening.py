@@ -34,6 +34,7 @@ from matching.api import assemble_result, objective_weights
 from matching.candidates import CandidateSet, build_candidates
 from matching.confidence import CONFIDENCE_OF, pair_confidence, pair_reasons
 from matching.economics import ON_SITE, resolve_economics
+from matching.pipes import pay_for_pipes
 from matching.result import MatchResult
 from matching.scenario import Demand, Estimate, Scenario, Site, Supply
 from matching.solve import solve_linear
@@ -180,7 +181,10 @@ def screen(scenario: Scenario, *, top: int | None = DEFAULT_TOP,
         if top is not None and min_annual_benefit > 0:
             keep &= cands.unit_benefit * cands.capacity >= min_annual_benefit
         cands = cands.subset(keep)
-    sol = solve_linear(cands, objective_weights(full, econ, cands, "benefit"))
+    def weights(c: CandidateSet) -> npt.NDArray[np.float64]:
+        return objective_weights(full, econ, c, "benefit")
+
+    cands, sol = pay_for_pipes(cands, solve_linear(cands, weights(cands)), econ, weights)
     result = assemble_result(full, econ, cands, sol.flow, status="optimal", solver=sol.solver,
                              components=sol.components, seconds={"candidates": cands.seconds,
                                                                  "solve": sol.seconds})

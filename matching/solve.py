@@ -57,7 +57,7 @@ from matching.flow import (
     solve_network,
 )
 
-__all__ = ["ENGINES", "LinearSolution", "solve_linear"]
+__all__ = ["ENGINES", "LinearSolution", "arc_components", "solve_linear"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -84,7 +84,7 @@ class LinearSolution:
     classes: int = 0  # material classes
 
 
-def _components(cands: CandidateSet, n_s: int, n_d: int) -> tuple[int, IntArray]:
+def arc_components(cands: CandidateSet, n_s: int, n_d: int) -> tuple[int, IntArray]:
     """Component label per candidate arc (connected components of the bipartite candidate graph)."""
     if len(cands) == 0:
         return 0, np.empty(0, dtype=np.int64)
@@ -388,7 +388,7 @@ def solve_linear(cands: CandidateSet, weight: FloatArray | None = None, *, decom
         impure = np.flatnonzero(~pure_cls[arc_cls])
         if len(impure):
             part = sub.subset(impure)
-            n_comp, arc_comp = _components(part, n_s, n_d)
+            n_comp, arc_comp = arc_components(part, n_s, n_d)
             u_c, v_c, pure_comp = _node_scales(part, n_s, n_d, arc_comp, n_comp)
             u[part.supply] = u_c[part.supply]
             v[part.demand] = v_c[part.demand]

@@ -3,7 +3,8 @@ distrust the matcher (issue 10). Every proposal of a run over all demo parks is 
 knowledge base, independently of the matcher's code:
 
 - low-grade heat is never proposed beyond its economic radius, nor anything beyond its material's radius;
-- a pipeline link's annualised capex never exceeds its annual benefit;
+- a pipeline link's pipe is sized for the flow it carries and its annualised capex never exceeds the link's
+  annual benefit;
 - every heat proposal's grade fits the receiver's use (or a heat pump lifts it);
 - every explanation names its rule and, where the rule has one, the receiver's use; the rule serves the
   receiving firm's industry; no steam goes to a neighbour to make electricity; fly ash goes to alumina
@@ -83,10 +84,14 @@ def test_no_proposal_an_engineer_would_reject(demo_run: dict[str, Any]) -> None:
             problems.append(f"{where}: beyond the economic radius of {p.material} ({radius} km)")
         mode = modes.get(p.mode)
         if mode is not None and mode.annualised_capex_per_km:
-            capex = mode.annualised_capex_per_km * p.distance_km
-            annual = (p.unit_benefit + b.get("pipeline", 0.0)) * p.quantity  # before the pipe is paid
-            if capex > annual * (1 + 1e-9):
-                problems.append(f"{where}: pipe capex {capex:,.0f} yuan/yr > annual benefit {annual:,.0f}")
+            sized = b.get("capacity")
+            if sized is None or p.quantity < sized * (1 - 1e-6):
+                problems.append(f"{where}: a pipe sized for {sized} carries {p.quantity}: it is not paid in full")
+            else:  # the pipe sized for this link, a year, against what the link earns before paying for it
+                capex = b.get("pipeline", 0.0) * sized
+                annual = (p.unit_benefit + b.get("pipeline", 0.0)) * p.quantity
+                if capex > annual * (1 + 1e-9):
+                    problems.append(f"{where}: pipe capex {capex:,.0f} yuan/yr > annual benefit {annual:,.0f}")
         material = kb.materials.get(p.material)
         if material is not None and material.is_heat and rule is not None:
             needed = kb.use_grade(rule.use)

@@ -141,3 +141,29 @@ def test_a_pipe_is_sized_for_its_link() -> None:
     assert le.fixed_cost == pytest.approx(1000 * 0.1 ** 0.6 * 12.0)
     assert le.pipeline == pytest.approx(le.fixed_cost / 50.0)
     assert le.unit_benefit == pytest.approx(50.0 - 1.0 - 0.1 * 12.0 - le.fixed_cost / 50.0)
+
+
+def test_a_pipe_the_optimum_fills_only_in_part_is_paid_in_full() -> None:
+    from matching.api import match
+    from matching.evaluate import evaluate
+    from matching.scenario import load_scenario
+
+    doc = _pipe_doc(1000.0)  # 1,000 GJ at A; a 12 km pipe to B (capex 12,000 a year)
+    doc["demands"][0]["quantity"] = 800.0
+    doc["demands"].append({"id": "here", "site": "A", "material": "heat", "quantity": 300.0})
+    scenario = load_scenario(doc)
+    relaxed = match(scenario, pipes="relaxed")
+    piped = next(link for link in relaxed.links if link.mode == "pipe")
+    # the LP fills the on-site want first (no transport), 700 GJ go by pipe: charged 12,000 × 700 / 800
+    assert piped.quantity == pytest.approx(700.0)
+    assert piped.breakdown is not None and piped.breakdown.capacity == pytest.approx(800.0)
+    assert piped.breakdown.pipeline * piped.quantity == pytest.approx(12_000 * 700 / 800)
+    paid = match(scenario)
+    piped = next(link for link in paid.links if link.mode == "pipe")
+    # the pipe sized for the 700 GJ it carries is charged in full: 12,000 a year, 17.14 yuan/GJ
+    assert piped.quantity == pytest.approx(700.0)
+    assert piped.breakdown is not None and piped.breakdown.capacity == pytest.approx(700.0)
+    assert piped.breakdown.pipeline * piped.quantity == pytest.approx(12_000)
+    assert paid.objective.net_benefit == pytest.approx(relaxed.objective.net_benefit - 12_000 / 8)
+    assert evaluate(scenario, paid).ok and evaluate(scenario, relaxed).ok
+    assert paid.stats.extra["certificate"]["gap"] <= 1e-7  # the final LP is solved exactly, with its bound

@@ -208,12 +208,12 @@ def test_node_scales_with_many_nodes() -> None:
     # s1→d1 1, s1→d2 0.9, s2→d2 0.9, s2→d1 1) were taken for a generalised network
     import numpy as np
 
-    from matching.solve import _components, _node_scales
+    from matching.solve import _node_scales, arc_components
 
     n = 60_000
     c = _cands([n - 2, n - 2, n - 1, n - 1], [n - 2, n - 1, n - 1, n - 2], [1.0, 0.9, 0.9, 1.0], [5.0, 6.0, 4.0, 3.0],
                n, n)
-    n_comp, arc_comp = _components(c, n, n)
+    n_comp, arc_comp = arc_components(c, n, n)
     u, v, pure = _node_scales(c, n, n, arc_comp, n_comp)
     assert pure.all()
     assert np.allclose(v[c.demand] / u[c.supply], c.ratio, rtol=1e-12)
