@@ -28,6 +28,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from backend import policy
+from backend.config import get_settings
 from backend.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from backend.geo import COARSE_PRECISION_KM
 from backend.kb import get_kb
@@ -80,9 +81,6 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 TERMS_STATES = ("interested", "negotiating")
 SORTABLE = {"id": Deal.id, "status": Deal.status, "created_at": Deal.created_at, "updated_at": Deal.updated_at}
 TOLERANCE = 1e-9
-#: a calendar year's deliveries may exceed the agreed (yearly) quantity by this share before an explicit,
-#: audited override (``over_agreed_reason``) is needed: weighbridges and moisture make small overruns normal
-DELIVERY_TOLERANCE = 0.10
 CORRECTABLE = ("active", "completed")  # deliveries are voided or re-recorded while the deal runs or after
 
 
@@ -525,6 +523,17 @@ def list_notes(*, session: Session, actor: Actor, deal_id: int) -> list[DealNote
     return [n.model_copy(update={"user_id": None}) if n.user_id in hidden else n for n in rows]
 
 
+def delivery_tolerance() -> float:
+    """The share by which a calendar year's deliveries may exceed the agreed yearly quantity before an explicit,
+    audited override (``over_agreed_reason``) is needed. A platform policy, not a measured figure: the setting
+    ``ISX_DELIVERY_TOLERANCE`` (default 10 %, see ``backend.config``)."""
+    return get_settings().delivery_tolerance
+
+
+def _over_limit(agreed: float) -> float:
+    return agreed * (1 + delivery_tolerance()) + TOLERANCE
+
+
 def active_from(session: Session, deal: Deal) -> date | None:
     """The first day deliveries may be dated: the agreed start date, else the day the deal became active."""
     if deal.start_date is not None:
@@ -563,13 +572,14 @@ def _check_delivery(session: Session, s: Sides, deal: Deal, delivery_in: Deliver
                                     f"{day.isoformat()}", "ctx": {"date": start.isoformat()}}])
     agreed = deal.agreed_quantity or deal.quantity
     total = delivered_in_year(session, deal.id or 0, day.year, exclude=replacing) + delivery_in.quantity
-    if total > agreed * (1 + DELIVERY_TOLERANCE) + TOLERANCE and not delivery_in.over_agreed_reason:
+    if total > _over_limit(agreed) and not delivery_in.over_agreed_reason:
+        tolerance = f"{delivery_tolerance():.0%}"
         raise InvalidInput([{"loc": ["body", "quantity"], "type": "delivery_over_agreed",
                              "msg": f"deliveries in {day.year} would reach {total:,.1f} {deal.unit}, more than the "
-                                    f"agreed {agreed:,.1f} {deal.unit} a year plus {DELIVERY_TOLERANCE:.0%}; "
+                                    f"agreed {agreed:,.1f} {deal.unit} a year plus {tolerance}; "
                                     "correct the figure, or give over_agreed_reason to record it anyway",
                              "ctx": {"year": str(day.year), "total": f"{total:,.1f}", "agreed": f"{agreed:,.1f}",
-                                     "unit": deal.unit, "tolerance": f"{DELIVERY_TOLERANCE:.0%}"}}])
+                                     "unit": deal.unit, "tolerance": tolerance}}])
 
 
 def _record(session: Session, actor: Actor, deal: Deal, delivery_in: DeliveryCreate, *,
@@ -581,7 +591,7 @@ def _record(session: Session, actor: Actor, deal: Deal, delivery_in: DeliveryCre
     session.flush()
     agreed = deal.agreed_quantity or deal.quantity
     if delivery_in.over_agreed_reason and delivered_in_year(
-            session, deal.id or 0, delivery_in.delivered_on.year) > agreed * (1 + DELIVERY_TOLERANCE) + TOLERANCE:
+            session, deal.id or 0, delivery_in.delivered_on.year) > _over_limit(agreed):
         _event(session, actor, deal, "delivery_override", deal.status, deal.status,
                note=f"delivery {delivery.id}: {delivery.quantity:g} {deal.unit} on {delivery.delivered_on}",
                reason=delivery_in.over_agreed_reason)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from backend import policy
+from backend.i18n import word
 from backend.kb import get_kb
 from backend.models import Deal, Delivery, Firm, Park, Site
 from backend.policy import Actor
@@ -38,8 +39,6 @@ ROUNDING: dict[str, int] = {
     **dict.fromkeys(("price", "disposal_cost"), 2),
     "distance_km": 1, "lat": 5, "lon": 5, "location_precision_km": 1,
 }
-#: the one mode that is not a knowledge-base row: material moved within one site
-ON_SITE_NAMES = {"zh": "厂内（无需运输）", "en": "on site (no transport)"}
 
 LISTING_COLUMNS = ("id", "anonymised", "kind", "material", "material_name", "quantity", "quantity_band_min",
                    "quantity_band_max",
@@ -87,8 +86,10 @@ def material_name(material: str | None, lang: str) -> str:
 
 
 def mode_name(mode: str | None, lang: str) -> str:
+    """A transport mode's name: the knowledge base's modes, and ``on_site`` (no transport) from the backend's
+    catalogue of its own codes."""
     if mode == "on_site":
-        return ON_SITE_NAMES.get(lang, ON_SITE_NAMES["en"])
+        return word(lang, "mode.on_site")
     found = get_kb().transport_modes.get(mode or "")
     return "" if found is None else (found.name_zh if lang == "zh" else found.name_en)
 
@@ -167,7 +168,8 @@ def kpis_csv(*, session: Session, actor: Actor, group_by: str = "park", park_id:
         base = {"year": body["year"], "group_by": group_by, "key": g["key"],
                 "name": g["name"] if lang == "zh" else g.get("name_en", g["name"])}
         for f in g["families"]:
-            rows.append(base | f | {"row": "family", "code": f["family"], "label": f["family"]})
+            rows.append(base | f | {"row": "family", "code": f["family"],
+                                    "label": word(lang, f"family.{f['family']}", default=f["family"])})
         for t in g["targets"]:
             rows.append(base | t | {"row": "target", "code": t["id"],
                                     "label": t["name_zh"] if lang == "zh" else t["name_en"]})

@@ -5,13 +5,14 @@ from pathlib import Path
 
 import pytest
 
+from backend.i18n import catalogue as backend_catalogue
 from backend.kb import get_kb
 from backend.models import KINDS, LOGISTICS, ROLES, STATUSES, VISIBILITIES
 from backend.services import ledger
 from matching.result import BINDING_CODES
 from web.errors import TITLES
 from web.forms import ERROR_KEYS, STATE_KEYS
-from web.i18n import LOCALES, Translator, catalogue, pick_locale
+from web.i18n import LOCALES, Translator, catalogue, own_catalogue, pick_locale
 
 pytestmark = pytest.mark.nodb
 
@@ -39,11 +40,20 @@ def used_keys() -> set[str]:
     return keys
 
 
-def test_both_languages_have_the_same_keys() -> None:
-    zh, en = catalogue("zh"), catalogue("en")
+@pytest.mark.parametrize("which", [own_catalogue, backend_catalogue], ids=["web", "backend"])
+def test_both_languages_have_the_same_keys(which: object) -> None:
+    zh, en = which("zh"), which("en")  # type: ignore[operator]
     assert set(zh) - set(en) == set(), "keys only in zh.yaml"
     assert set(en) - set(zh) == set(), "keys only in en.yaml"
     assert all(text.strip() for text in (*zh.values(), *en.values()))
+
+
+def test_a_key_lives_in_one_catalogue_only() -> None:
+    """The backend's names of its codes (backend/i18n) and the web UI's texts (web/i18n) never repeat a key:
+    a code has one name wherever it is shown or exported."""
+    for locale in LOCALES:
+        assert set(own_catalogue(locale)) & set(backend_catalogue(locale)) == set(), locale
+        assert catalogue(locale)["mode.on_site"] == backend_catalogue(locale)["mode.on_site"]
 
 
 def test_every_key_used_by_the_code_exists() -> None:
