@@ -90,7 +90,7 @@ def seed_demo() -> None:
 @user_app.command("create")
 def user_create(
     email: Annotated[str, typer.Option(help="login email")],
-    role: Annotated[str, typer.Option(help="admin | park_manager | firm_user | planner")],
+    role: Annotated[str, typer.Option(help="admin | park_manager | firm_user | planner | verifier")],
     name: Annotated[str, typer.Option(help="display name")] = "",
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
                                           envvar="ISX_NEW_PASSWORD")] = "",

@@ -7,7 +7,7 @@ import pytest
 
 from backend.i18n import catalogue as backend_catalogue
 from backend.kb import get_kb
-from backend.models import KINDS, LOGISTICS, ROLES, STATUSES, VISIBILITIES
+from backend.models import KINDS, LEDGER_ACTIONS, LEDGER_STATES, LOGISTICS, ROLES, STATUSES, VISIBILITIES
 from backend.services import ledger
 from matching.result import BINDING_CODES
 from web.errors import TITLES
@@ -25,7 +25,11 @@ DYNAMIC = {
     "family.": tuple(get_kb().families()),
     "mode.": (*get_kb().transport_modes, "on_site"), "explain.binding.": (*BINDING_CODES, "none"),
     "ledger.src.": tuple(ledger.FIXED_SOURCES),
-    "ledger.in.": tuple(re.findall(r'LedgerInput\(name="(\w+)"', Path(ledger.__file__).read_text(encoding="utf-8"))),
+    "ledger_state.": LEDGER_STATES, "benefit.state_note.": LEDGER_STATES, "benefit.action.": LEDGER_ACTIONS,
+    "benefit.note.": LEDGER_ACTIONS, "benefit.do.": ("evidence", "verify", "reject"),
+    "deal.done.ledger_": ("evidence", "verify", "reject"),
+    "ledger.in.": tuple(re.findall(r'(?:LedgerInput\(name=|_quantity_input\()"(\w+)"',
+                                   Path(ledger.__file__).read_text(encoding="utf-8"))),
 }
 
 
