@@ -49,7 +49,8 @@ DEAL_COLUMNS = ("id", "status", "proposal_id", "supply_listing_id", "demand_list
                 "supplier_firm_name", "receiver_firm_id", "receiver_firm_name", "material", "material_name", "replaces",
                 "replaces_name", "unit", "ratio", "ratio_unit", "quantity", "agreed_quantity", "price", "distance_km",
                 "mode", "mode_name", "start_date", "end_date",
-                "needs_transfer_approval", "approval_reference", "created_at", "updated_at")
+                "needs_transfer_approval", "approval_reference", "ledger_state", "ledger_state_name", "created_at",
+                "updated_at")
 DELIVERY_COLUMNS = ("id", "deal_id", "delivered_on", "quantity", "unit", "material", "material_name",
                     "manifest_number", "document_ref", "note", "over_agreed_reason", "corrects_id", "voided",
                     "voided_at",
@@ -140,6 +141,7 @@ def deals_csv(*, session: Session, actor: Actor, lang: str | None = None) -> str
             row["ratio_unit"] = f"{kb.materials[deal.replaces].unit}/{kb.materials[deal.material].unit}"
         row["supply_listing_id"], row["demand_listing_id"] = deal.supply.id, deal.demand.id
         row["needs_transfer_approval"] = deal.gates.needs_transfer_approval
+        row["ledger_state_name"] = word(lang, f"ledger_state.{deal.ledger_state}") if deal.ledger_state else ""
         rows.append(row)
     return _csv(DEAL_COLUMNS, rows)
 

@@ -173,6 +173,9 @@ def test_csv_names_beside_codes_in_the_chosen_language(client_as: Any, world: Wo
     assert en[deal]["material_name"] == "Phosphogypsum"
     assert zh[deal]["mode_name"] and zh[deal]["mode_name"] != en[deal]["mode_name"]
     assert en[deal]["ratio_unit"] == "t/t"
+    # the state of the benefit figures, named beside the code
+    assert (zh[deal]["ledger_state"], zh[deal]["ledger_state_name"]) == ("estimated", "估算")
+    assert en[deal]["ledger_state_name"] == "estimated" and zh[deals_world["anonymous"]]["ledger_state"] == ""
     listings = _csv(admin, "listings", "?lang=en")
     assert {r["material_name"] for r in listings if r["material"] == "fly_ash"} == {"Coal fly ash"}
     # figures are rounded: no long binary fractions

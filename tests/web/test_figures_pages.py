@@ -89,3 +89,17 @@ def test_no_page_of_the_demo_sums_across_unit_families(web_app: object, engine: 
             bare = re.sub(r"<data\b.*?</data>", "", cell, flags=re.S)
             bare = re.sub(r"<[^>]+>", "", bare)
             assert not re.search(r"\d", bare.replace("CO₂", "")), cell
+
+
+def test_the_downloads_page_offers_the_report_of_the_chosen_park_or_province(
+        page_client: Callable[[str], TestClient], world: World) -> None:
+    planner = page_client("planner")
+    none = planner.get("/downloads")
+    assert 'data-testid="report-needs-scope"' in none.text and 'data-export="report"' not in none.text
+    park = planner.get(f"/downloads?park_id={world['park_a']}")
+    assert f'href="/api/v1/exports/report.xlsx?park_id={world["park_a"]}"' in park.text
+    province = planner.get("/downloads?province=河北省&lang=en")
+    assert 'href="/api/v1/exports/report.xlsx?province=%E6%B2%B3%E5%8C%97%E7%9C%81"' in province.text
+    assert "Report for the management committee (XLSX)" in province.text
+    report = planner.get(f"/api/v1/exports/report.xlsx?park_id={world['park_a']}", headers={"HX-Request": ""})
+    assert report.status_code == 200 and report.content[:2] == b"PK"  # a zip: the XLSX container

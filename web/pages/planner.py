@@ -236,6 +236,10 @@ def downloads_page(request: Request, session: SessionDep, viewer: CurrentViewer,
             query["group_by"] = group_by
         files.append({"name": name, "key": key,
                       "href": f"/api/v1/exports/{name}" + ("?" + urlencode(query) if query else "")})
-    return render(request, "downloads.html", {"files": files, "parks": parks, "park_id": park_id,
+    # the management committee's report is of one park or one province (the park when both are chosen)
+    report_scope = {"park_id": park_id} if park_id is not None else ({"province": province} if province else None)
+    report = {"name": "report.xlsx", "key": "report",
+              "href": f"/api/v1/exports/report.xlsx?{urlencode(report_scope)}" if report_scope else None}
+    return render(request, "downloads.html", {"files": files, "report": report, "parks": parks, "park_id": park_id,
                                               "province": province, "group_by": group_by,
                                               "provinces": sorted({p.province for p in parks})})
