@@ -8,7 +8,7 @@ import pytest
 from backend.i18n import catalogue as backend_catalogue
 from backend.kb import get_kb
 from backend.models import KINDS, LEDGER_ACTIONS, LEDGER_STATES, LOGISTICS, ROLES, STATUSES, VISIBILITIES
-from backend.services import ledger
+from backend.services import baseline, ledger
 from matching.result import BINDING_CODES
 from web.errors import TITLES
 from web.forms import ERROR_KEYS, STATE_KEYS
@@ -28,6 +28,10 @@ DYNAMIC = {
     "ledger_state.": LEDGER_STATES, "benefit.state_note.": LEDGER_STATES, "benefit.action.": LEDGER_ACTIONS,
     "benefit.note.": LEDGER_ACTIONS, "benefit.do.": ("evidence", "verify", "reject"),
     "deal.done.ledger_": ("evidence", "verify", "reject"),
+    # every error and warning code of the ledger import (backend/services/baseline.py) has its words
+    "err.": tuple(c for c in re.findall(r'"(ledger_[a-z_]+)"', Path(baseline.__file__).read_text(encoding="utf-8"))
+                  if c != "ledger_unbalanced"),
+    "warn.": ("ledger_unbalanced", "quantity_outlier"),
     "ledger.in.": tuple(re.findall(r'(?:LedgerInput\(name=|_quantity_input\()"(\w+)"',
                                    Path(ledger.__file__).read_text(encoding="utf-8"))),
 }

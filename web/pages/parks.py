@@ -17,6 +17,7 @@ from backend.errors import InvalidInput, NotFound, PermissionDenied
 from backend.kb import get_kb
 from backend.models import Park
 from backend.schemas import ImportSummary
+from backend.services import baseline as baseline_svc
 from backend.services import firms as firms_svc
 from backend.services import imports as imports_svc
 from backend.services import kpis as kpis_svc
@@ -71,7 +72,11 @@ def park_page(request: Request, session: SessionDep, viewer: CurrentViewer, park
         "park": park, "firms": firms, "per_firm": per_firm, "families": group["families"],
         "targets": group["targets"], "year": figures["year"], "chart": chart, "listing_count": len(listings),
         "materials": kb.materials,
-        "to_check": plausibility.outlier_listings(session=session, actor=viewer.actor, park_id=park_id)})
+        "to_check": plausibility.outlier_listings(session=session, actor=viewer.actor, park_id=park_id),
+        "series_year": baseline_svc.series(session=session, actor=viewer.actor, period="year",
+                                           park_id=park_id)["points"],
+        "series_month": baseline_svc.series(session=session, actor=viewer.actor, period="month",
+                                            park_id=park_id)["points"]})
 
 
 # --- bulk import ---------------------------------------------------------------------------------------

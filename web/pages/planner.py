@@ -86,10 +86,12 @@ def kpis_page(request: Request, session: SessionDep, viewer: CurrentViewer, prov
                       "name": name_of(park_of[g["key"]]) if g["key"] in park_of else g["name"]}
                  for g in by_park["groups"]]
     series = baseline_svc.series(session=session, actor=viewer.actor, period="year", province=province)
+    monthly = baseline_svc.series(session=session, actor=viewer.actor, period="month", province=province)
     return render(request, "kpis.html", {
         "province": province, "provinces": provinces, "year": region["year"], "targets": targets,
         "families": group["families"] if group else [], "totals": group["totals"] if group else None,
         "approximate": region["approximate"], "park_rows": park_rows, "series": series["points"],
+        "series_month": monthly["points"],
         "charts": kpi_charts(t, targets, park_rows, context["locale"]), "materials": get_kb().materials})
 
 
