@@ -83,7 +83,8 @@ def seed_demo() -> None:
     typer.echo(f"firms: {s.firms_created} created, {s.firms_updated} updated; sites: {s.sites_created} created, "
                f"{s.sites_updated} updated")
     typer.echo(f"listings: {s.listings_created} created, {s.listings_updated} updated, {s.unchanged} unchanged")
-    typer.echo(f"permits: {report.permits_created} created; accounts: {report.users_created} created")
+    typer.echo(f"permits: {report.permits_created} created; accounts: {report.users_created} created; "
+               f"deals: {report.deals_created} created")
     typer.echo("demo accounts (email / password / role):")
     for account in report.accounts:
         typer.echo(f"  {account['email']:34} {account['password']:20} {account['role']}")
