@@ -12,11 +12,14 @@ estimate 0.7) × the share of plants of the class that have the stream (``share_
 below 1) × 0.8 when the profile is the group's fallback, 0.6 when it is the division's. Sites whose permits
 nobody stated may receive hazardous streams their industry usually holds a permit for ("permit to verify").
 
-The matcher then runs as usual; the output adds ``estimated_streams`` and ``candidates``: the viable pairs,
-each with its unit benefit, the most it could carry, its confidence and the reasons for it
-(:mod:`matching.confidence`). By default only each stream's best ``top`` pairs are kept (best by expected
-annual benefit: confidence × unit benefit × capacity), from the supply's side and from the demand's;
-``top=None`` keeps them all, ranked.
+By default screening proposes only exchanges worth brokering: a pair whose annual benefit at full capacity
+(unit benefit × capacity, at the estimated plant sizes) is below ``min_annual_benefit`` (1 million yuan a
+year by default: below that, contracts, sampling, permits and logistics set-up eat the gain of an exchange
+between two firms) is left out before matching. The matcher then runs as usual on the rest; the output adds
+``estimated_streams`` and ``candidates``: the viable pairs, each with its unit benefit, the most it could
+carry, its confidence and the reasons for it (:mod:`matching.confidence`). Only each stream's best ``top``
+pairs are kept (best by expected annual benefit: confidence × unit benefit × capacity), from the supply's side
+and from the demand's; ``top=None`` keeps every viable pair, whatever its size, ranked.
 """
 
 from __future__ import annotations
@@ -35,10 +38,13 @@ from matching.result import MatchResult
 from matching.scenario import Demand, Estimate, Scenario, Site, Supply
 from matching.solve import solve_linear
 
-__all__ = ["DEFAULT_TOP", "FALLBACK_FACTOR", "ScreeningResult", "estimate_streams", "screen"]
+__all__ = ["DEFAULT_MIN_ANNUAL_BENEFIT", "DEFAULT_TOP", "FALLBACK_FACTOR", "ScreeningResult", "estimate_streams",
+           "screen"]
 
 #: how many pairs each stream keeps by default (from either end)
 DEFAULT_TOP = 3
+#: yuan a year below which an exchange is not worth brokering between two firms (see the module docstring)
+DEFAULT_MIN_ANNUAL_BENEFIT = 1_000_000.0
 #: the confidence left to a stream estimated from a fallback profile (the class has none of its own)
 FALLBACK_FACTOR = {"own": 1.0, "group": 0.8, "division": 0.6}
 
@@ -134,7 +140,8 @@ def top_per_stream(cands: CandidateSet, score: npt.NDArray[np.float64], top: int
     return order[keep[order]]
 
 
-def screen(scenario: Scenario, *, top: int | None = DEFAULT_TOP) -> ScreeningResult:
+def screen(scenario: Scenario, *, top: int | None = DEFAULT_TOP,
+           min_annual_benefit: float = DEFAULT_MIN_ANNUAL_BENEFIT) -> ScreeningResult:
     """Estimate streams from industry profiles, match, and rank the viable pairs.
 
     Parameters
@@ -142,7 +149,10 @@ def screen(scenario: Scenario, *, top: int | None = DEFAULT_TOP) -> ScreeningRes
     scenario : Scenario
         Sites with ``industry`` codes (and optionally ``size``); stated streams are kept as they are.
     top : int or None
-        Keep each stream's ``top`` best pairs (from its supply's or its demand's side); ``None`` keeps all.
+        Keep each stream's ``top`` best pairs (from its supply's or its demand's side); ``None`` keeps every
+        viable pair (and no minimum benefit applies).
+    min_annual_benefit : float
+        Yuan a year at full capacity below which a pair is not proposed (with ``top``).
 
     Returns
     -------
@@ -161,6 +171,8 @@ def screen(scenario: Scenario, *, top: int | None = DEFAULT_TOP) -> ScreeningRes
     full = scenario.replace_streams(scenario.supplies + est_s, scenario.demands + est_d)
     econ = resolve_economics(full)
     cands = build_candidates(full, econ)
+    if top is not None and min_annual_benefit > 0 and len(cands):
+        cands = cands.subset(cands.unit_benefit * cands.capacity >= min_annual_benefit)
     sol = solve_linear(cands, objective_weights(full, econ, cands, "benefit"))
     result = assemble_result(full, econ, cands, sol.flow, status="optimal", solver=sol.solver,
                              components=sol.components, seconds={"candidates": cands.seconds,

@@ -47,9 +47,11 @@ def screen_park(session: SessionDep, actor: CurrentActor, park_id: int,
                 = "profiles",
                 top: Annotated[int, Query(ge=1, le=50, description="pairs kept per stream")] = 3,
                 all_pairs: Annotated[bool, Query(alias="all", description="keep every viable pair")] = False,
+                min_benefit: Annotated[float, Query(ge=0, le=1e12, description="yuan a year below which a pair "
+                                                                              "is not proposed")] = 1_000_000.0,
                 ) -> dict:
     """Exchanges worth a closer look, estimated from the firms' industry profiles and ranked by confidence.
     Nothing is stored."""
     result = screening_svc.screen_park(session=session, actor=actor, park_id=park_id, mode=mode,
-                                       top=None if all_pairs else top)
+                                       top=None if all_pairs else top, min_annual_benefit=min_benefit)
     return {"park_id": park_id, **vars(result)}

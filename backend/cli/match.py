@@ -99,6 +99,9 @@ def screen_command(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the result JSON here.")] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Pairs kept per stream (best first).")] = 3,
     everything: Annotated[bool, typer.Option("--all", help="Keep every viable pair.")] = False,
+    min_benefit: Annotated[float, typer.Option("--min-benefit", min=0,
+                                               help="Yuan a year below which a pair is not proposed.")]
+    = 1_000_000.0,
 ) -> None:
     """Estimate streams from industry profiles, match them and rank the viable pairs by confidence (each
     stream's best --top, or --all); exit 2 on bad input."""
@@ -106,7 +109,7 @@ def screen_command(
 
     parsed = _load(scenario)
     try:
-        result = screen(parsed, top=None if everything else top)
+        result = screen(parsed, top=None if everything else top, min_annual_benefit=min_benefit)
     except MatchingError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -26,7 +26,7 @@ from backend.policy import Actor
 from backend.services import ledger as ledger_svc
 from backend.services import runs as runs_svc
 from matching.scenario import parse_scenario
-from matching.screening import DEFAULT_TOP, screen
+from matching.screening import DEFAULT_MIN_ANNUAL_BENEFIT, DEFAULT_TOP, screen
 
 MODES = ("profiles", "combined")
 
@@ -45,7 +45,8 @@ class Screening:
 
 
 def screen_park(*, session: Session, actor: Actor, park_id: int, mode: str = "profiles",
-                top: int | None = DEFAULT_TOP) -> Screening:
+                top: int | None = DEFAULT_TOP, min_annual_benefit: float = DEFAULT_MIN_ANNUAL_BENEFIT,
+                ) -> Screening:
     """Screen a park (see the module docstring). Park managers of the park, planners and admins may."""
     park = session.get(Park, park_id)
     if park is None:
@@ -77,7 +78,7 @@ def screen_park(*, session: Session, actor: Actor, park_id: int, mode: str = "pr
         doc["sites"].append({"id": key, "lat": site.lat, "lon": site.lon, "park": park.code,
                              "province": park.province, "industry": runs_svc.site_industries(site, firm),
                              "access": list(site.access or [])})
-    result = screen(parse_scenario(doc, knowledge_base=pr.kb), top=top)
+    result = screen(parse_scenario(doc, knowledge_base=pr.kb), top=top, min_annual_benefit=min_annual_benefit)
 
     def who(stream_id: str, site_key: str) -> str:
         return names.get(stream_id) or names.get(site_key.removesuffix("p"), site_key)

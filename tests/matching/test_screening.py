@@ -226,3 +226,16 @@ def test_each_stream_keeps_its_best_pairs() -> None:
     assert [c["to_site"] for c in best_one.candidates] == [c["to_site"] for c in everything.candidates]
     ranks = [c["expected_benefit"] for c in everything.candidates]
     assert ranks == sorted(ranks, reverse=True) and everything.candidates[0]["to_site"] == "c1"  # the nearest
+
+
+def test_exchanges_too_small_to_broker_are_left_out_unless_everything_is_asked() -> None:
+    kb = mini_kb()
+    doc = park_doc()
+    doc["sites"][0]["size"] = {"quantity": 0.2, "unit": "GWh"}  # 20 t of fly ash a year: a few thousand yuan
+    small = screen(load_scenario(doc, knowledge_base=kb))
+    assert small.candidates == () and small.match.links == () and small.total_candidates == 0
+    everything = screen(load_scenario(doc, knowledge_base=kb), top=None)
+    (cand,) = everything.candidates
+    assert cand["unit_benefit"] * cand["capacity"] < 1_000_000
+    lowered = screen(load_scenario(doc, knowledge_base=kb), min_annual_benefit=1_000)
+    assert len(lowered.candidates) == 1 and len(lowered.match.links) == 1
