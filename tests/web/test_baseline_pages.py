@@ -43,7 +43,7 @@ def test_a_firm_uploads_its_ledger_all_or_nothing(page_client: Callable[[str], T
     assert "知识库中没有这种材料" in errors  # row 3, the material
     assert "月份应为 1–12" in errors and "应为不小于 0 的有限数字" in errors
     assert "与第 2 行重复" in errors
-    assert re.findall(r"<tr><td>(\d+)</td>", errors) == ["3", "4", "5", "6"]
+    assert re.findall(r'<tr><td class="num">(\d+)</td>', errors) == ["3", "4", "5", "6"]
     assert 'name="confirm"' not in refused.text and _lines() == 0
     english = _upload(firm, bad, lang="en")
     assert "Repeats row 2 (same firm, material, year and month)." in english.text

@@ -11,14 +11,13 @@ from sqlmodel import Session
 from starlette.responses import Response
 
 from backend.api.deps import SessionDep
-from backend.config import get_settings
 from backend.errors import InvalidInput
 from backend.kb import get_kb
 from backend.services import baseline as baseline_svc
 from backend.services import firms as firms_svc
 from web.deps import CurrentViewer, Viewer, require_role
 from web.forms import domain_errors
-from web.pages.parks import Upload
+from web.pages.parks import Upload, upload_errors
 from web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -50,14 +49,9 @@ def baseline_import(request: Request, session: SessionDep, viewer: CurrentViewer
     confirm = fields.get("confirm") == "1"
     context: dict[str, Any] = {"filename": filename, "summary": None, "errors": {}, "confirmed": False,
                                "materials": get_kb().materials}
-    limit = get_settings().max_upload_bytes
-    if not data:
-        context["errors"] = domain_errors(InvalidInput.at(("body", "file"), "choose a CSV or XLSX file", "missing"))
-        return render(request, "baseline.html", context, block="result", status_code=422)
-    if len(data) > limit:
-        context["errors"] = domain_errors(InvalidInput.at(("body", "file"), f"larger than {limit} bytes",
-                                                          "too_large"))
-        context["errors"]["file"].values = {"limit": limit}
+    problems = upload_errors(data)
+    if problems:
+        context["errors"] = problems
         return render(request, "baseline.html", context, block="result", status_code=422)
     try:
         summary = baseline_svc.import_ledger(session=session, actor=viewer.actor, data=data, filename=filename,
