@@ -9,8 +9,8 @@ documented; precision = documented triples found ÷ proposed triples (a lower bo
 documents may still be sound).
 
 Families follow the cases' README: heat (steam, hot water, low-grade heat), ash (fly and bottom ash),
-slag, gypsum, fuel_gas, sulphur, water, sludge, feed, bagasse, molasses, vinasse, lime (lime mud, filter
-mud, carbide slag); any other material stands for itself.
+slag, gypsum, fuel_gas, sulphur, water, sludge, feed (whatever replaces animal feed), bagasse, molasses,
+vinasse, lime (lime mud, filter mud, carbide slag); any other material stands for itself.
 
 Run ``python -m benchmarks.real_parks [--cases DIR] [--top N | --all] [-v]``.
 """
@@ -39,8 +39,10 @@ FAMILY_OF_MATERIAL = {
 FAMILY_OF_KB_FAMILY = {"slag": "slag", "ash": "ash", "gypsum": "gypsum", "sludge": "sludge", "water": "water"}
 
 
-def family(material: str, kb: KnowledgeBase) -> str:
-    """The case family of a supplied material."""
+def family(material: str, kb: KnowledgeBase, replaces: str | None = None) -> str:
+    """The case family of a supplied material (anything fed to animals is ``feed``)."""
+    if replaces == "animal_feed":
+        return "feed"
     if material in FAMILY_OF_MATERIAL:
         return FAMILY_OF_MATERIAL[material]
     found = kb.materials.get(material)
@@ -77,7 +79,7 @@ def score_case(case: dict[str, Any], *, top: int | None, kb: KnowledgeBase) -> S
     scenario = load_scenario({"name": case["name"], "sites": sites, "supplies": [], "demands": []},
                              knowledge_base=kb)
     out = screen(scenario, top=top).to_json()
-    proposed = {(c["from_site"], c["to_site"], family(c["material"], kb))
+    proposed = {(c["from_site"], c["to_site"], family(c["material"], kb, c["replaces"]))
                 for c in out["candidates"] + out["links"] if c["from_site"] != c["to_site"]}
     documented = {(e["from"], e["to"], e["family"]) for e in case["exchanges"]}
     found = documented & proposed

@@ -11,10 +11,12 @@ For a supply of material ``m`` serving a demand for ``v`` with rule ``r`` by mod
     delivered = ratio_r · (1 − loss_k · D_k)                    (loss only on pipelines)
     U_k       = min(q_s, cap_d / delivered)                      (the most the link could carry a year)
     b         = delivered · price(v) + disposal(m) − pretreatment_r − handling_k − rate_k · D_k
-                − capex_k · D_k / U_k                            (annualised pipeline capex spread over U_k)
+                − capex_k(U_k) · D_k / U_k                       (annualised pipeline capex spread over U_k)
     CO2       = delivered · ef_r(v) − co2_k · D_k / 1000         (t CO2 avoided per unit of supply)
 
 ``cap_d`` is what the demand can take through the rule: ``min(1, max_share) · q_d`` (in units of ``v``).
+``capex_k(U)`` is the pipe's annualised capex per km, sized for the link: the knowledge base's figure at its
+reference capacity scaled by ``(U / reference) ^ exponent`` (the six-tenths rule), never below a minimum pipe.
 Charging ``capex · D / U`` per unit is the LP relaxation of the MILP's fixed charge ``capex · D · y`` with
 ``x ≤ U · y``, so the linear mode stays a relaxation of the MILP and the MILP the exact answer; a pipeline
 link that cannot pay its pipe even at ``U`` has ``b ≤ 0`` and is no candidate. On the same site no transport
@@ -113,10 +115,27 @@ class Mode:
     materials: frozenset[str] = frozenset()
     needs_access: bool = False  # rail and water: only between sites that both declare this mode in ``access``
     route_factor: float | None = None
+    #: capex scaling with the link's capacity U: ``annualised_capex_per_km · (U / reference) ^ exponent``, at
+    #: least ``min_annualised_capex_per_km`` (no scaling when ``capex_reference_capacity`` is None)
+    capex_reference_capacity: float | None = None
+    capex_scale_exponent: float = 1.0
+    min_annualised_capex_per_km: float = 0.0
 
     @property
     def is_pipeline(self) -> bool:
         return self.annualised_capex_per_km > 0 or self.id.startswith("pipeline")
+
+    def capex_per_km(self, capacity: npt.ArrayLike) -> FloatArray:
+        """Annualised capex per km of a pipe sized for ``capacity`` units a year (yuan per km·year)."""
+        u = np.asarray(capacity, dtype=np.float64)
+        if not self.annualised_capex_per_km:
+            return np.zeros(u.shape)
+        if self.capex_reference_capacity is None:
+            return np.full(u.shape, self.annualised_capex_per_km)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            scaled = self.annualised_capex_per_km * np.power(np.maximum(u, 0.0) / self.capex_reference_capacity,
+                                                             self.capex_scale_exponent)
+        return np.maximum(np.nan_to_num(scaled, nan=0.0, posinf=np.inf), self.min_annualised_capex_per_km)
 
     def unit_factor(self, material: MaterialInfo) -> float | None:
         """Mode units per unit of ``material`` (``None`` if the mode cannot carry it)."""
@@ -333,9 +352,11 @@ def price_pairs(modes: Sequence[tuple[Mode, float]], *, gc_km: npt.ArrayLike, ci
         handling = mode.handling_per_unit * factor
         deliv = r * (1.0 - mode.loss_per_km * d) if mode.loss_per_km else r
         cap = np.minimum(q_s, np.divide(cap_d, deliv, out=np.full(shape, np.inf), where=deliv > 0))
-        fixed = mode.annualised_capex_per_km * d
-        pipe = np.divide(fixed, cap, out=np.zeros(shape), where=cap > 0) if mode.annualised_capex_per_km \
-            else np.zeros(shape)
+        if mode.annualised_capex_per_km:
+            fixed = mode.capex_per_km(np.where(np.isfinite(cap), cap, 0.0)) * d
+            pipe = np.divide(fixed, cap, out=np.zeros(shape), where=cap > 0)
+        else:
+            fixed = pipe = np.zeros(shape)
         net = deliv * price - handling - rate * d - pipe
         ok = net > best_net
         if mode.needs_access:
@@ -374,15 +395,16 @@ def breakeven_gc_km(modes: Sequence[tuple[Mode, float]], *, head: FloatArray, ra
     """Per supply, an upper bound on the great-circle distance at which any pair can still pay (−1: none).
 
     ``head`` is the distance-free part ``ratio·price + disposal − pretreatment``. By mode ``k`` the benefit
-    falls at least as fast as ``rate_k + ratio·loss_k·price + capex_k / q_s`` per routed km (the capacity
-    ``U`` never exceeds ``q_s``), so no pair beyond ``(head − handling_k) / slope_k`` routed km pays; dividing by
+    falls at least as fast as ``rate_k + ratio·loss_k·price + capex_k(q_s) / q_s`` per routed km (the capacity
+    ``U`` never exceeds ``q_s`` and a pipe's capex per unit of capacity falls as it grows: ``capex_k(U) / U`` is
+    decreasing), so no pair beyond ``(head − handling_k) / slope_k`` routed km pays; dividing by
     the mode's route factor (or the origin's circuity) turns it into great-circle km. Exact, never too small.
     """
     radius = np.full(len(head), -1.0)
     for mode, factor in modes:
         h = mode.handling_per_unit * factor
         slope = (mode.cost_per_unit_km * factor + ratio * mode.loss_per_km * price
-                 + np.divide(mode.annualised_capex_per_km, supply_qty, out=np.zeros(len(head)),
+                 + np.divide(mode.capex_per_km(supply_qty), supply_qty, out=np.zeros(len(head)),
                              where=supply_qty > 0))
         room = head - h
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -639,7 +661,9 @@ def resolve_economics(scenario: Scenario) -> Economics:
             modes[t.id] = Mode(t.id, t.cost_per_unit_km, t.handling_per_unit, t.co2_kg_per_unit_km,
                                frozenset(t.forms), t.max_distance_km, t.loss_per_km or 0.0,
                                t.annualised_capex_per_km or 0.0, t.unit, frozenset(t.materials),
-                               t.needs_access, t.route_factor)
+                               t.needs_access, t.route_factor, t.capex_reference_capacity,
+                               t.capex_scale_exponent or 1.0,
+                               (t.capex_min_per_km or 0.0) * (t.capital_recovery_factor or 0.0))
         for r in kb.substitutions:
             if r.material == r.replaces or kb.restriction_for(r.material, r.replaces, r.use) is not None:
                 continue
@@ -677,7 +701,9 @@ def resolve_economics(scenario: Scenario) -> Economics:
             base_mode.annualised_capex_per_km if spec.annualised_capex_per_km is None
             else spec.annualised_capex_per_km,
             base_mode.unit, base_mode.materials, base_mode.needs_access,
-            base_mode.route_factor if spec.route_factor is None else spec.route_factor)
+            base_mode.route_factor if spec.route_factor is None else spec.route_factor,
+            base_mode.capex_reference_capacity, base_mode.capex_scale_exponent,
+            base_mode.min_annualised_capex_per_km)
     stated: dict[tuple[str, str], list[Rule]] = {}
     for s in params.substitutions:
         gates = tuple(Gate(g.attribute, g.op, g.value, g.required) for g in s.gates)

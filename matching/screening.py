@@ -171,8 +171,15 @@ def screen(scenario: Scenario, *, top: int | None = DEFAULT_TOP,
     full = scenario.replace_streams(scenario.supplies + est_s, scenario.demands + est_d)
     econ = resolve_economics(full)
     cands = build_candidates(full, econ)
-    if top is not None and min_annual_benefit > 0 and len(cands):
-        cands = cands.subset(cands.unit_benefit * cands.capacity >= min_annual_benefit)
+    if len(cands):  # a site's own estimated by-product never answers its own estimated need: in-house practice
+        sup, dem = full.supplies, full.demands
+        own = np.fromiter((sup[i].estimated and dem[j].estimated and sup[i].site == dem[j].site
+                           for i, j in zip(cands.supply.tolist(), cands.demand.tolist(), strict=True)),
+                          dtype=bool, count=len(cands))
+        keep = ~own
+        if top is not None and min_annual_benefit > 0:
+            keep &= cands.unit_benefit * cands.capacity >= min_annual_benefit
+        cands = cands.subset(keep)
     sol = solve_linear(cands, objective_weights(full, econ, cands, "benefit"))
     result = assemble_result(full, econ, cands, sol.flow, status="optimal", solver=sol.solver,
                              components=sol.components, seconds={"candidates": cands.seconds,

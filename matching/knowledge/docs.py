@@ -180,16 +180,19 @@ def render_markdown(kb: KnowledgeBase) -> str:
             "code, a transfer manifest, and approval for inter-provincial moves.", ""]
 
     out += ["## Transport", "", "Costs are per canonical unit of the mode (t·km for bulk modes, GJ·km for "
-            "heat and gas). Pipeline capex is annualised with the capital recovery factor and charged in "
+            "heat and gas). Pipeline capex is annualised with the capital recovery factor, sized for the link "
+            "(scaled from the reference capacity by the exponent, never below the minimum pipe) and charged in "
             "every mode: spread over the most a link could carry (linear mode, screening) or as the link's "
             "fixed cost (MILP). Pipelines are routed by their route factor, the other modes by the origin "
             "province's circuity.", ""]
     out += _table(
         ["mode", "unit", "yuan/unit·km", "handling yuan/unit", "kg CO2/unit·km", "forms", "only", "max km",
-         "capex yuan/km", "rate", "years", "annualised yuan/km·a", "loss/km", "route factor", "conf.", "source"],
+         "capex yuan/km", "at capacity", "scale exp.", "min capex yuan/km", "rate", "years", "annualised yuan/km·a",
+         "loss/km", "route factor", "conf.", "source"],
         [[f"`{t.id}`", t.unit, t.cost_per_unit_km, t.handling_per_unit, t.co2_kg_per_unit_km,
           ", ".join(sorted(t.forms)), ", ".join(sorted(t.materials)), t.max_distance_km, t.capex_per_km,
-          t.annualisation_rate, t.lifetime_years,
+          t.capex_reference_capacity, t.capex_scale_exponent, t.capex_min_per_km, t.annualisation_rate,
+          t.lifetime_years,
           round(t.annualised_capex_per_km) if t.annualised_capex_per_km is not None else None,
           t.loss_per_km, t.route_factor, _CONF[t.confidence], t.source] for t in kb.transport_modes.values()])
     out += ["### Economic radius per material", "",

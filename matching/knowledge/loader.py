@@ -749,13 +749,24 @@ class Builder:
             if route is not None and capex is None:
                 row.error("route_factor applies to pipelines (modes with a capex_per_km); road, rail and water "
                           "use circuity.csv")
+            ref_cap = row.number("capex_reference_capacity", required=False, above=0)
+            exponent = row.number("capex_scale_exponent", required=False, above=0, maximum=1)
+            capex_min = row.number("capex_min_per_km", required=False, minimum=0)
+            scaling = (ref_cap, exponent)
+            if any(x is not None for x in (*scaling, capex_min)) and capex is None:
+                row.error("capex scaling (capex_reference_capacity, capex_scale_exponent, capex_min_per_km) "
+                          "applies to pipelines with a capex_per_km")
+            elif (ref_cap is None) != (exponent is None):
+                row.error("capex_reference_capacity and capex_scale_exponent go together")
+            elif capex_min is not None and capex is not None and capex_min > capex:
+                row.error(f"capex_min_per_km {capex_min:g} is above capex_per_km {capex:g}")
             source, conf = row.provenance()
             if self.unique(row, seen, mid, "transport mode") and row.ok:
                 out[mid] = TransportMode(
                     mid, row.text("name_zh"), row.text("name_en"), cast(Any, unit), cast(float, cost),
                     cast(float, handling), cast(float, co2), forms, max_km, capex, rate,
                     int(life) if life is not None else None, loss, source, conf, carried,
-                    row.optional("note"), row.flag("needs_access"), route)
+                    row.optional("note"), row.flag("needs_access"), route, ref_cap, exponent, capex_min)
         return out
 
     # -- factor tables ---------------------------------------------------------------------------------
@@ -868,7 +879,8 @@ class Builder:
                 elif self.uses and self.uses[use].temperature_grade is None:
                     row.error(f"use '{use}' of a heat need has no temperature_grade in uses.csv")
             source, conf = row.provenance()
-            self.unique(row, seen, mat, "material in this list")
+            # a need is one material for one use (a dye house needs process steam and hot water)
+            self.unique(row, seen, (mat, use) if needs else mat, "material (and use) in this list")
             if row.ok:
                 out.append(Intensity(mat, cast(float, value), low, high, source, conf, row.optional("note"),
                                      1.0 if share is None else share, use))

@@ -226,14 +226,26 @@ class TransportMode:
     needs_access: bool = False
     #: pipelines: route length ÷ great-circle distance (they follow corridors, not roads); None = road circuity
     route_factor: float | None = None
+    #: pipelines: the capacity (canonical units a year) ``capex_per_km`` is for; a link of capacity U costs
+    #: ``capex_per_km · (U / capex_reference_capacity) ^ capex_scale_exponent``, never below ``capex_min_per_km``
+    capex_reference_capacity: float | None = None
+    capex_scale_exponent: float | None = None
+    capex_min_per_km: float | None = None
+
+    @property
+    def capital_recovery_factor(self) -> float | None:
+        if self.lifetime_years is None:
+            return None
+        r, n = self.annualisation_rate or 0.0, self.lifetime_years
+        return 1.0 / n if r == 0 else r / (1.0 - (1.0 + r) ** -n)
 
     @property
     def annualised_capex_per_km(self) -> float | None:
-        """Capital cost per km spread over the lifetime with the capital recovery factor (yuan per km·year)."""
-        if self.capex_per_km is None or self.lifetime_years is None:
+        """Capital cost per km (at the reference capacity) spread over the lifetime with the capital recovery
+        factor (yuan per km·year)."""
+        crf = self.capital_recovery_factor
+        if self.capex_per_km is None or crf is None:
             return None
-        r, n = self.annualisation_rate or 0.0, self.lifetime_years
-        crf = 1.0 / n if r == 0 else r / (1.0 - (1.0 + r) ** -n)
         return self.capex_per_km * crf
 
     @property
@@ -315,8 +327,6 @@ class IndustryProfile:
     #: hazardous-waste categories the industry usually holds a permit for (screening: "permit to verify")
     permits: tuple[str, ...] = ()
 
-    def need_for(self, material: str) -> Intensity | None:
-        return next((n for n in self.needs if n.material == material), None)
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,15 @@ def _drained() -> Iterator[None]:
 def exchange(world: World) -> dict[str, int]:
     """Wants the world's haves can serve: fly ash and gypsum in park_a, and the same at a site firm_b1
     (park_b) keeps next to park_a, so that only confidentiality keeps some links apart."""
+    from backend.models import Site
+
     with unit_of_work(world) as (session, admin):
         near = add_site(session, admin, world["firm_b1"], "b1 depot in Hebei", 39.03, 118.56)
+        # Rules are receiver-aware: gypsum only serves industries that use it, so firm_b1 (a phosphate firm) runs
+        # a gypsum-board line (3024) at this depot for its gypsum want to be a real receiver.
+        depot = session.get(Site, near)
+        assert depot is not None
+        depot.industry_codes = ["3024"]
         ids = {
             "site_b1_near": near,
             "want_a2_fly": add_listing(session, admin, world["site_a2"], "want", "fly_ash", 100_000),

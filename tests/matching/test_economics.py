@@ -111,3 +111,33 @@ def test_a_pipe_its_link_cannot_pay_is_no_candidate() -> None:
     # capex 5,000 yuan/km·yr: 60,000 a year over 500 GJ = 120 yuan/GJ, more than the heat is worth
     result = match(load_scenario(_pipe_doc(5000.0)))
     assert result.links == () and result.stats.candidates == 0
+
+
+def test_a_pipe_is_sized_for_its_link() -> None:
+    from matching.api import match
+    from matching.scenario import load_scenario
+
+    doc = _pipe_doc(1000.0)
+    doc["demands"][0]["quantity"] = 50.0  # a small receiver: a tenth of before
+    kb_free = load_scenario(doc)
+    econ = resolve_economics(kb_free)
+    # without scaling the pipe costs 12,000 a year whatever it carries: 240 yuan/GJ for 50 GJ, more than heat
+    assert match(kb_free).links == ()
+    import dataclasses
+
+    pipe = next(m for m in econ.modes if m.id == "pipe")
+    scaled = dataclasses.replace(pipe, capex_reference_capacity=500.0, capex_scale_exponent=0.6,
+                                 min_annualised_capex_per_km=100.0)
+    # a pipe for 50 GJ a year: 1,000 × (50 / 500) ^ 0.6 = 251.2 yuan/km·a, above the 100 floor
+    assert scaled.capex_per_km(50.0) == pytest.approx(1000 * 0.1 ** 0.6)
+    assert scaled.capex_per_km(0.5) == pytest.approx(100.0)  # the smallest pipe worth laying
+    assert scaled.capex_per_km(5000.0) == pytest.approx(1000 * 10 ** 0.6)
+    from matching.economics import Economics, link_economics
+
+    small = Economics({}, {"heat": 50.0}, {}, {}, (scaled,), {})
+    le = link_economics(small, material="heat", replaces="heat", distance_km=12.0, supply_qty=1000.0,
+                        demand_qty=50.0)
+    assert le is not None and le.capacity == pytest.approx(50.0)
+    assert le.fixed_cost == pytest.approx(1000 * 0.1 ** 0.6 * 12.0)
+    assert le.pipeline == pytest.approx(le.fixed_cost / 50.0)
+    assert le.unit_benefit == pytest.approx(50.0 - 1.0 - 0.1 * 12.0 - le.fixed_cost / 50.0)

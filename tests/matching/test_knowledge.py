@@ -120,7 +120,8 @@ def test_every_listed_industry_has_a_profile_whose_materials_exist(kb: Knowledge
 def test_profile_falls_back_to_group_then_division(kb: KnowledgeBase) -> None:
     assert kb.profile_for("4411") is kb.profiles["4411"]
     assert kb.profile_for("3019") is kb.profiles["301"]
-    assert kb.profile_for("3140") is kb.profiles["31"]
+    assert kb.profile_for("3140") is kb.profiles["3140"]
+    assert kb.profile_for("3199") is kb.profiles["31"]
     assert kb.profile_for("9999") is None
 
 
@@ -424,25 +425,25 @@ def test_overrides_can_add_entries(tmp_path: Path) -> None:
 source: Plant trial 2026
 confidence: unverified
 materials:
-  coal_slime: {name_zh: 煤泥, name_en: Coal slime, family: mining_waste, form: slurry, unit: t,
+  oil_shale_char: {name_zh: 油页岩半焦, name_en: Oil-shale char, family: mining_waste, form: slurry, unit: t,
                density_t_per_m3: 1.3, gb_code: SW59, hazardous: false, disposal_category: other}
 substitutions:
-  coal_slime_cfb_power: {material: coal_slime, replaces: coal, use: cfb_power, ratio: 0.5, ratio_unit: t/t,
+  oil_shale_char_cfb_power: {material: oil_shale_char, replaces: coal, use: cfb_power, ratio: 0.5, ratio_unit: t/t,
                          max_share: 0.3, gates: "lhv_kj_kg>=8000"}
 restrictions:
-  - {material: coal_slime, replaces: clay, use: fired_bricks, reason: trial failed}
+  - {material: oil_shale_char, replaces: clay, use: fired_bricks, reason: trial failed}
 profiles:
   "0620":
     name_zh: 褐煤开采洗选
     name_en: Lignite mining
     output_unit: t
     typical_size: 1000000
-    byproducts: [{material: coal_slime, per_unit_output: 0.05}]
+    byproducts: [{material: oil_shale_char, per_unit_output: 0.05}]
 """)
     local = load_knowledge_base(overrides=overrides)
-    assert local.materials["coal_slime"].disposal_category == "other"
-    assert [r.id for r in local.rules_from("coal_slime")] == ["coal_slime_cfb_power"]
-    assert local.restriction_for("coal_slime", "clay") is not None
+    assert local.materials["oil_shale_char"].disposal_category == "other"
+    assert [r.id for r in local.rules_from("oil_shale_char")] == ["oil_shale_char_cfb_power"]
+    assert local.restriction_for("oil_shale_char", "clay") is not None
     profile = local.profile_for("0620")
     assert profile is not None and profile.byproducts[0].source == "Plant trial 2026"
 

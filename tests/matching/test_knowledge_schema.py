@@ -3,6 +3,9 @@ gates, pretreatment effects, route factors, economic radii, profiles' permits an
 checked on a copy of the shipped folder with one row added or changed, so that the checks do not depend on
 the data the rows hold."""
 
+import csv
+import io
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,14 +19,23 @@ pytestmark = pytest.mark.nodb
 
 
 
-def _with_columns(text: str, extra: list[str], row: dict[str, str] | None = None) -> str:
-    """A CSV text with empty ``extra`` columns added, and ``row`` (by column name) appended."""
-    lines = text.rstrip("\n").splitlines()
-    header = lines[0].split(",") + extra
-    out = [",".join(header)] + [line + "," * len(extra) for line in lines[1:]]
+def _with_columns(text: str, extra: list[str], row: dict[str, str] | None = None,
+                  change: Callable[[dict[str, str]], None] | None = None) -> str:
+    """A CSV text with empty ``extra`` columns added, every row passed through ``change`` and ``row`` (by column
+    name) appended; read and written with the csv module (sources hold quoted commas)."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = [*(reader.fieldnames or []), *(c for c in extra if c not in (reader.fieldnames or []))]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
+    writer.writeheader()
+    for cells in reader:
+        cells = {h: cells.get(h) or "" for h in header}
+        if change is not None:
+            change(cells)
+        writer.writerow(cells)
     if row is not None:
-        out.append(",".join(row.get(h, "") for h in header))
-    return "\n".join(out) + "\n"
+        writer.writerow({h: row.get(h, "") for h in header})
+    return out.getvalue()
 
 
 def _append_rule(tmp_path: Path, **cells: str) -> Path:
@@ -32,7 +44,7 @@ def _append_rule(tmp_path: Path, **cells: str) -> Path:
 
     def edit(text: str) -> str:
         row = {**base, **cells}
-        return _with_columns(text, [c for c in row if c not in text.splitlines()[0].split(",")], row)
+        return _with_columns(text, list(row), row)
 
     folder = broken_copy(tmp_path, "substitutions.csv", edit)
     uses = folder / "uses.csv"  # a heat use of medium grade only these tests use
@@ -94,21 +106,12 @@ def test_pretreatment_effects_are_checked(tmp_path: Path) -> None:
 
 
 def test_route_factor_is_for_pipelines(tmp_path: Path) -> None:
-    def edit(text: str) -> str:
-        if "route_factor" not in text.splitlines()[0].split(","):
-            text = _with_columns(text, ["route_factor"])
-        lines = text.splitlines(keepends=True)
-        header = lines[0].rstrip("\n").split(",")
-        col = header.index("route_factor")
-        out = [lines[0]]
-        for line in lines[1:]:
-            cells = line.rstrip("\n").split(",")
-            if cells[0] == "road":
-                cells[col] = "1.2"
-            out.append(",".join(cells) + "\n")
-        return "".join(out)
+    def road_routed(cells: dict[str, str]) -> None:
+        if cells["id"] == "road":
+            cells["route_factor"] = "1.2"
 
-    folder = broken_copy(tmp_path, "transport_modes.csv", edit)
+    folder = broken_copy(tmp_path, "transport_modes.csv",
+                         lambda text: _with_columns(text, ["route_factor"], change=road_routed))
     assert any("route_factor applies to pipelines" in e for e in errors_of(folder))
 
 
@@ -157,3 +160,39 @@ def test_economic_radii_become_the_matcher_s_limits(kb: KnowledgeBase) -> None:
     doc["parameters"] = {"max_distance_km": {material: km / 2}}  # a scenario may tighten it
     assert resolve_economics(load_scenario(doc, knowledge_base=kb)).radius(material) == km / 2
     assert kb.source_of("economic_radius", material)[0]  # every radius has a source
+
+
+def test_pipe_capex_scaling_is_checked(tmp_path: Path) -> None:
+    def change(cells: dict[str, str]) -> None:
+        if cells["id"] == "road":  # scaling on a mode without capex
+            cells["capex_min_per_km"] = "1000"
+        if cells["id"] == "pipeline_steam":  # a reference capacity without its exponent
+            cells["capex_reference_capacity"], cells["capex_scale_exponent"] = "800000", ""
+
+    columns = ["capex_reference_capacity", "capex_scale_exponent", "capex_min_per_km"]
+    errors = errors_of(broken_copy(tmp_path, "transport_modes.csv",
+                                   lambda text: _with_columns(text, columns, change=change)))
+    assert any("capex scaling" in e and "applies to pipelines" in e for e in errors)
+    assert any("capex_reference_capacity and capex_scale_exponent go together" in e for e in errors)
+
+
+def test_a_need_is_a_material_for_a_use(tmp_path: Path) -> None:
+    def edit(text: str) -> str:
+        return text.rstrip("\n") + """
+  - code: "1711"
+    name_zh: 棉纺纱加工
+    name_en: Cotton spinning (test)
+    output_unit: t
+    typical_size: 10000
+    source: test
+    confidence: estimate
+    needs:
+      - {material: "heat", use: "process_steam", per_unit_output: 1, source: test, confidence: estimate}
+      - {material: "heat", use: "space_heating", per_unit_output: 1, source: test, confidence: estimate}
+      - {material: "heat", use: "space_heating", per_unit_output: 2, source: test, confidence: estimate}
+"""
+
+    folder = broken_copy(tmp_path, "profiles.yaml", edit)
+    errors = errors_of(folder)
+    dup = [e for e in errors if "duplicate material (and use)" in e]
+    assert len(dup) == 1 and "space_heating" in dup[0]
