@@ -14,6 +14,7 @@ from sqlalchemy.orm.attributes import NO_VALUE
 from backend.models import (
     ApiToken,
     AuditLog,
+    BenefitRecord,
     Deal,
     DealEvent,
     DealNote,
@@ -33,9 +34,13 @@ from backend.models import (
 )
 
 AUDITED = (Park, Firm, Site, Listing, Permit, User, UserPark, ApiToken,
-           MatchRun, Proposal, Deal, DealEvent, DealNote, Delivery, RegionalOverride, WasteLedgerEntry)
+           MatchRun, Proposal, Deal, DealEvent, DealNote, Delivery, RegionalOverride, WasteLedgerEntry, BenefitRecord)
 SECRET_FIELDS = frozenset({"password_hash", "token_hash"})
 SKIPPED_FIELDS = frozenset({"created_at", "updated_at"})
+# a benefit record is immutable and kept for good: the audit row notes who made which state change and of what
+# (state, action, knowledge-base version, quantity), and the frozen payload stays in the record itself
+PAYLOAD_FIELDS = {BenefitRecord: frozenset({"evidence", "figures", "inputs", "formulas", "counterfactual",
+                                            "approximate"})}
 
 
 def set_actor(session: OrmSession, user_id: int | None) -> None:
@@ -64,9 +69,10 @@ def _entity_id(obj: Any) -> int | None:
 def _row_changes(obj: Any, action: str) -> dict[str, Any]:
     state = inspect(obj)
     changes: dict[str, Any] = {}
+    payload = PAYLOAD_FIELDS.get(type(obj), frozenset())
     for attr in state.mapper.column_attrs:
         key = attr.key
-        if key in SKIPPED_FIELDS:
+        if key in SKIPPED_FIELDS or key in payload:
             continue
         if action == "create":
             changes[key] = _shown(key, getattr(obj, key))

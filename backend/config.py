@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     # province labels). A URL template such as https://tiles.example.cn/{z}/{x}/{y}.png uses that server.
     map_tile_url: str = Field(default="", max_length=500)
     map_attribution: str = Field(default="", max_length=500)
+    # Deliveries: a calendar year's deliveries on a deal may exceed its agreed yearly quantity by this share
+    # before the parties must give an explicit, audited reason. A platform policy, not a measured figure: it
+    # admits the ordinary spread of weighed tonnes (moisture of ash and slag, weighbridge rounding, a
+    # delivery booked across the new year) and nothing more. 0 admits no overrun at all.
+    delivery_tolerance: float = Field(default=0.10, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _secret_outside_development(self) -> "Settings":

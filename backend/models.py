@@ -18,7 +18,7 @@ SQLModel.metadata.naming_convention = {
 }
 metadata: MetaData = SQLModel.metadata
 
-ROLES = ("admin", "park_manager", "firm_user", "planner")
+ROLES = ("admin", "park_manager", "firm_user", "planner", "verifier")
 KINDS = ("have", "want")
 PERIODS = ("year", "once")
 VISIBILITIES = ("public", "park", "anonymous", "private")
@@ -400,3 +400,52 @@ class WasteLedgerEntry(SQLModel, table=True):
     created_by: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+
+
+# --- the auditable benefit ledger (issue 12) -------------------------------------------------------------
+LEDGER_STATES = ("estimated", "evidenced", "verified")
+LEDGER_ACTIONS = ("estimate", "evidence", "verify", "reject", "withdraw")
+
+
+class BenefitRecord(SQLModel, table=True):
+    """One state change of a deal's benefit figures, frozen when it happened (``services.ledger``).
+
+    ``state`` is what the figures are: ``estimated`` (from the plan: the agreed quantity), ``evidenced`` (from
+    the deliveries that carry a document) or ``verified`` (an independent verifier signed off the evidenced
+    record ``record_id``). The figures, every input and factor with its source, the knowledge-base version,
+    the formulas and the counterfactual are stored as they were: later changes of the knowledge base, the
+    overrides or the deliveries never alter a record; a new state change writes a new one. Records are never
+    updated or deleted; the latest one of a deal is its current state.
+    """
+
+    __tablename__ = "benefit_record"
+    __table_args__ = (
+        CheckConstraint(_in("state", LEDGER_STATES), name="state"),
+        CheckConstraint(_in("action", LEDGER_ACTIONS), name="action"),
+        CheckConstraint("quantity >= 0", name="quantity_non_negative"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    deal_id: int = Field(foreign_key="deal.id", index=True, ondelete="RESTRICT")
+    state: str = Field(max_length=10)
+    action: str = Field(max_length=10)
+    from_state: str | None = Field(default=None, max_length=10)
+    at: datetime = _ts()
+    user_id: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+    # the evidence's note, the verifier's statement, or the reason for a rejection or withdrawal
+    note: str | None = Field(default=None, max_length=2000)
+    reference: str | None = Field(default=None, max_length=120, description="the verification report's number")
+    # verify / reject: the evidenced record signed off or sent back; withdraw: the record withdrawn
+    record_id: int | None = Field(default=None, foreign_key="benefit_record.id")
+    kb_version: str = Field(max_length=80)
+    quantity: float = Field(description="canonical units of the supply's material the figures are for")
+    unit: str = Field(max_length=8)
+    period_from: date | None = None
+    period_to: date | None = None
+    # the deliveries counted (id, date, quantity, documents) and those left out for want of a document
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    figures: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    inputs: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    formulas: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    counterfactual: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # the same figures and inputs from the distance rounded to 10 km, for viewers who may not see both places
+    approximate: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

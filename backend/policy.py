@@ -4,7 +4,9 @@ Roles:
 - ``admin`` does everything;
 - ``park_manager`` manages the firms, sites, listings, permits and firm users of the parks assigned to them;
 - ``firm_user`` edits its own firm's sites, listings and permits (and its own firm's contact details);
-- ``planner`` reads across the region but never sees private data and writes nothing.
+- ``planner`` reads across the region but never sees private data and writes nothing;
+- ``verifier`` reads deals as planners do and signs off (or sends back) the evidence of their benefits, and
+  nothing else: an independent checker, never a party (see "the benefit ledger" below).
 
 Listing visibility, for a viewer who is not the owner, a park manager of the owner's park, or an admin:
 ``public`` and ``anonymous`` listings are seen (anonymous ones without firm, site, exact place or exact
@@ -245,8 +247,11 @@ def deal_sides(actor: Actor, supplier: Firm, receiver: Firm) -> frozenset[str]:
     return frozenset(sides)
 
 
+READS_EVERY_DEAL = ("planner", "verifier")
+
+
 def can_read_deal(actor: Actor, supplier: Firm, receiver: Firm) -> bool:
-    return actor.role == "planner" or bool(deal_sides(actor, supplier, receiver))
+    return actor.role in READS_EVERY_DEAL or bool(deal_sides(actor, supplier, receiver))
 
 
 def can_move_deal(actor: Actor, supplier: Firm, receiver: Firm) -> bool:
@@ -280,7 +285,7 @@ def firms_clause(actor: Actor, firm_id_column: ColumnElement[int]) -> ColumnElem
 def deals_clause(actor: Actor, supplier_col: ColumnElement[int], receiver_col: ColumnElement[int],
                  ) -> ColumnElement[bool]:
     """SQL filter matching ``can_read_deal`` (also used for proposals, keyed by the two listings' firms)."""
-    if actor.is_admin or actor.role == "planner":
+    if actor.is_admin or actor.role in READS_EVERY_DEAL:
         return true()
     return or_(firms_clause(actor, supplier_col), firms_clause(actor, receiver_col))
 
@@ -302,3 +307,24 @@ def sees_counterpart(actor: Actor, listing: Listing, firm: Firm, *, both_opted_i
         return True
     other_side = "receiver" if listing_side == "supplier" else "supplier"
     return both_opted_in and other_side in own_sides
+
+
+
+# --- the benefit ledger ----------------------------------------------------------------------------------
+# A deal's benefit figures are in one of three states (``services.ledger``): estimated (frozen from the plan
+# when the deal is agreed), evidenced (a party submits the deliveries that carry a document) and verified (a
+# verifier signs the evidenced record off, or sends it back to estimated with a reason). Voiding or correcting
+# a delivery that the current evidence counted withdraws it (back to estimated). Separation of duties: the
+# sign-off belongs to the verifier role alone, which speaks for no firm; the parties, their park managers and
+# admins (who speak for both sides) may move the figures only as far as evidenced.
+LEDGER_PARTY_ACTIONS = ("estimate", "evidence", "withdraw")
+LEDGER_VERIFIER_ACTIONS = ("verify", "reject")
+
+
+def can_move_ledger(actor: Actor, supplier: Firm, receiver: Firm, action: str) -> bool:
+    """May this actor make the benefit-ledger state change ``action`` on a deal between these firms?"""
+    if action in LEDGER_VERIFIER_ACTIONS:
+        return actor.role == "verifier"
+    if action in LEDGER_PARTY_ACTIONS:
+        return can_move_deal(actor, supplier, receiver)
+    return False

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, 
 
 T = TypeVar("T")
 
-Role = Literal["admin", "park_manager", "firm_user", "planner"]
+Role = Literal["admin", "park_manager", "firm_user", "planner", "verifier"]
 Kind = Literal["have", "want"]
 Period = Literal["year", "once"]
 Visibility = Literal["public", "park", "anonymous", "private"]

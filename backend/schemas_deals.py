@@ -16,6 +16,9 @@ DealAction = Literal["opt_in", "negotiate", "agree", "activate", "complete", "de
 DealSide = Literal["supplier", "receiver"]
 Objective = Literal["benefit", "co2", "diverted"]
 OverrideKind = Literal["price", "disposal_cost", "circuity"]
+LedgerState = Literal["estimated", "evidenced", "verified"]
+LedgerRecordAction = Literal["estimate", "evidence", "verify", "reject", "withdraw"]
+LedgerAction = Literal["evidence", "verify", "reject"]  # the ones people ask for; estimate and withdraw follow
 
 MaterialId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
@@ -292,9 +295,13 @@ class DealPublic(BaseModel):
     approval_reference: str | None
     approval_date: date | None
     reason: str | None
+    ledger_state: LedgerState | None = Field(None, description="state of the benefit figures of record "
+                                                                "(None: not frozen yet, before agreement)")
     gates: DealGates
     your_sides: list[DealSide]
     allowed_actions: list[DealAction]
+    ledger_actions: list[LedgerAction] = Field(default_factory=list, description="benefit-ledger state changes "
+                                                                                  "this viewer may ask for now")
     created_at: datetime
     updated_at: datetime
 
@@ -360,6 +367,82 @@ class LedgerPublic(BaseModel):
     approximate: bool
     formulas: dict[str, str]
     inputs: list[LedgerInput]
+
+
+class LedgerTransition(Strict):
+    """A change of state of a deal's benefit figures. ``evidence`` (a party): freeze the documented deliveries
+    to date; ``verify`` / ``reject`` (a verifier): sign off or send back the evidenced record ``record_id``
+    (the one you checked), ``note`` being the statement of what was checked or the reason."""
+
+    action: LedgerAction
+    record_id: int | None = Field(None, description="verify, reject: the evidenced record you checked")
+    note: Note | None = None
+    reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)] | None = \
+        Field(None, description="verify: the number of the verification report")
+
+
+class EvidenceDelivery(BaseModel):
+    id: int
+    delivered_on: date
+    quantity: float
+    document_ref: str | None = None
+    manifest_number: str | None = None
+
+
+class Counterfactual(BaseModel):
+    """What the exchange replaced and where the waste would otherwise have gone (``waste_route``: landfill,
+    stated (the supplier's own disposal cost) or released (heat, gas, water: nothing landfilled))."""
+
+    replaced: str
+    replaced_unit: str
+    replaced_quantity: float
+    replaced_price: float
+    replaced_price_source: str
+    material: str
+    unit: str
+    quantity: float
+    waste_route: Literal["landfill", "stated", "released"]
+    disposal_cost: float = Field(description="yuan per unit of the material the holder no longer pays")
+    disposal_avoided_yuan: float
+    disposal_source: str | None = None
+    landfilled_t: float | None = None
+    disposal_category: str | None = None
+    disposal_category_zh: str | None = None
+    disposal_category_en: str | None = None
+    landfill_fee: float | None = Field(None, description="yuan/t")
+    env_tax: float | None = Field(None, description="environmental protection tax, yuan/t")
+    landfill_fee_source: str | None = None
+    env_tax_source: str | None = None
+
+
+class BenefitRecordPublic(BaseModel):
+    """One state change of a deal's benefit figures, as frozen then."""
+
+    id: int
+    deal_id: int
+    state: LedgerState
+    action: LedgerRecordAction
+    from_state: LedgerState | None
+    at: datetime
+    user_id: int | None
+    user_name: str | None
+    user_role: str | None
+    note: str | None
+    reference: str | None
+    record_id: int | None
+    kb_version: str
+    quantity: float
+    unit: str
+    period_from: date | None
+    period_to: date | None
+    deliveries: list[EvidenceDelivery]
+    undocumented_count: int
+    undocumented_quantity: float
+    figures: LedgerFigures
+    inputs: list[LedgerInput]
+    formulas: dict[str, str]
+    counterfactual: Counterfactual
+    approximate: bool
 
 
 # --- regional overrides --------------------------------------------------------------------------------

@@ -11,14 +11,14 @@ from fastapi.staticfiles import StaticFiles
 from backend.config import get_settings
 from backend.main import create_app as create_api_app
 from web import errors
-from web.pages import auth, deals, firms, home, manage, map, materials, parks, planner, runs
+from web.pages import auth, baseline, deals, firms, home, manage, map, materials, parks, planner, runs
 from web.security import SecurityHeaders
 from web.templating import STATIC_DIR
 
 
 def create_app() -> FastAPI:
     app = create_api_app()
-    for module in (auth, home, firms, materials, parks, manage, map, deals, runs, planner):
+    for module in (auth, home, firms, materials, parks, manage, map, deals, runs, planner, baseline):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     errors.install(app)

@@ -99,7 +99,8 @@ def submit(session: Session, call: Callable[[], T], *, conflict_field: str) -> t
 # a refusal's reason code (``Conflict.code``) -> catalogue key; refusals without one show the service's message
 STATE_KEYS = {"permit_missing": "err.state.permit_missing", "approval_missing": "err.state.approval_missing",
               "deal_not_active": "err.state.deal_not_active", "terms_missing": "err.state.terms_missing",
-              "delivery_voided": "err.state.delivery_voided"}
+              "delivery_voided": "err.state.delivery_voided", "ledger_state": "err.state.ledger_state",
+              "evidence_changed": "err.state.evidence_changed", "no_evidence": "err.state.no_evidence"}
 
 
 def state_error(msg: str, code: str | None = None) -> FieldError:

@@ -10,6 +10,7 @@ from backend.api.params import PagingDep
 from backend.schemas import Page
 from backend.schemas_deals import (
     ApprovalCreate,
+    BenefitRecordPublic,
     DealCreate,
     DealEventPublic,
     DealNoteCreate,
@@ -23,6 +24,8 @@ from backend.schemas_deals import (
     DeliveryPublic,
     DeliveryVoid,
     LedgerPublic,
+    LedgerState,
+    LedgerTransition,
     OverrideCreate,
     OverridePublic,
     OverrideUpdate,
@@ -53,9 +56,12 @@ def get_proposal(session: SessionDep, actor: CurrentActor, proposal_id: int) -> 
 # --- deals ---------------------------------------------------------------------------------------------
 @router.get("/deals", response_model=Page[DealPublic])
 def list_deals(session: SessionDep, actor: CurrentActor, paging: PagingDep, status: DealStatus | None = None,
-               listing_id: int | None = None) -> dict:
+               listing_id: int | None = None,
+               ledger_state: Annotated[LedgerState | None, Query(description="state of the benefit figures "
+                                                                             "(evidenced: awaiting a verifier)")]
+               = None) -> dict:
     data, count = svc.list_deals(session=session, actor=actor, status=status, listing_id=listing_id,
-                                 **paging.model_dump())
+                                 ledger_state=ledger_state, **paging.model_dump())
     return {"data": data, "count": count}
 
 
@@ -132,7 +138,25 @@ def correct_delivery(session: SessionDep, actor: CurrentActor, deal_id: int, del
 
 @router.get("/deals/{deal_id}/ledger", response_model=LedgerPublic)
 def deal_ledger(session: SessionDep, actor: CurrentActor, deal_id: int) -> LedgerPublic:
+    """The benefits computed now with today's knowledge base (not frozen); the figures of record are the
+    ledger's records (``/ledger/records``)."""
     return svc.get_ledger(session=session, actor=actor, deal_id=deal_id)
+
+
+@router.get("/deals/{deal_id}/ledger/records", response_model=list[BenefitRecordPublic])
+def ledger_records(session: SessionDep, actor: CurrentActor, deal_id: int) -> list[BenefitRecordPublic]:
+    """The benefit figures' states, oldest first, each frozen when it happened (knowledge-base version, every
+    input and factor with its source, formulas, counterfactual); the last one is the current state."""
+    return svc.ledger_records(session=session, actor=actor, deal_id=deal_id)
+
+
+@router.post("/deals/{deal_id}/ledger/transitions", response_model=BenefitRecordPublic, status_code=201)
+def move_ledger(session: SessionDep, actor: CurrentActor, deal_id: int,
+                move: LedgerTransition) -> BenefitRecordPublic:
+    """``evidence`` (the deal's parties): freeze the documented deliveries to date; ``verify`` or ``reject``
+    (a verifier): sign off or send back the evidenced record ``record_id``, with ``note``."""
+    record = svc.move_ledger(session=session, actor=actor, deal_id=deal_id, move=move)
+    return next(r for r in svc.ledger_records(session=session, actor=actor, deal_id=deal_id) if r.id == record.id)
 
 
 # --- regional overrides --------------------------------------------------------------------------------

@@ -68,3 +68,15 @@ def export_kpis(session: SessionDep, actor: CurrentActor,
     return _file(svc.kpis_csv(session=session, actor=actor, group_by=group_by, park_id=park_id, province=province,
                               year=year, lang=lang),
                  "text/csv; charset=utf-8", "isx-kpis.csv")
+
+
+@router.get("/report.xlsx")
+def export_report(session: SessionDep, actor: CurrentActor, park_id: int | None = None, province: Province = None,
+                  year: Annotated[int | None, Query(ge=2000, le=2100)] = None, lang: Lang = None) -> Response:
+    """The XLSX report of one park's (``park_id``) or one province's KPIs against the targets, its deals with
+    their benefit figures and states, and the sources, for the park's management committee."""
+    from backend.services import reports
+
+    body = reports.report_xlsx(session=session, actor=actor, park_id=park_id, province=province, year=year, lang=lang)
+    return Response(content=body, media_type=reports.MEDIA_TYPE,
+                    headers={"Content-Disposition": 'attachment; filename="isx-report.xlsx"'})

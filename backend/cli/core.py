@@ -1,4 +1,4 @@
-"""Platform commands: serve, db, seed, user, import."""
+"""Platform commands: serve, db, seed, user, import, baseline."""
 
 import sys
 from pathlib import Path
@@ -13,6 +13,8 @@ from backend.errors import DomainError, InvalidInput
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 seed_app = typer.Typer(help="Load data sets.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+baseline_app = typer.Typer(help="The firms' solid-waste ledgers (一般工业固体废物管理台账), the KPIs' baseline.",
+                           no_args_is_help=True)
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -81,7 +83,8 @@ def seed_demo() -> None:
     typer.echo(f"firms: {s.firms_created} created, {s.firms_updated} updated; sites: {s.sites_created} created, "
                f"{s.sites_updated} updated")
     typer.echo(f"listings: {s.listings_created} created, {s.listings_updated} updated, {s.unchanged} unchanged")
-    typer.echo(f"permits: {report.permits_created} created; accounts: {report.users_created} created")
+    typer.echo(f"permits: {report.permits_created} created; accounts: {report.users_created} created; "
+               f"deals: {report.deals_created} created")
     typer.echo("demo accounts (email / password / role):")
     for account in report.accounts:
         typer.echo(f"  {account['email']:34} {account['password']:20} {account['role']}")
@@ -90,7 +93,7 @@ def seed_demo() -> None:
 @user_app.command("create")
 def user_create(
     email: Annotated[str, typer.Option(help="login email")],
-    role: Annotated[str, typer.Option(help="admin | park_manager | firm_user | planner")],
+    role: Annotated[str, typer.Option(help="admin | park_manager | firm_user | planner | verifier")],
     name: Annotated[str, typer.Option(help="display name")] = "",
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
                                           envvar="ISX_NEW_PASSWORD")] = "",
@@ -166,6 +169,47 @@ def import_command(
                f"/~{summary.listings_updated}, {summary.unchanged} unchanged")
 
 
+@baseline_app.command("import")
+def baseline_import(
+    file: Annotated[Path, typer.Argument(help="CSV (UTF-8 or GB18030) or XLSX: one row per firm, material and month "
+                                               "or year (columns: see the README, 'Baseline import')")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="check and preview only; write nothing")] = False,
+) -> None:
+    """Import ledger lines (all-or-nothing): exit 2 with every bad row and column, and nothing written."""
+    from backend.db import session_scope
+    from backend.schemas import ImportIssue
+    from backend.services.baseline import LedgerImportRejected, import_ledger
+
+    if not file.is_file():
+        fail(f"{file}: no such file")
+
+    def problems(issues: list[ImportIssue], kind: str = "error") -> None:
+        for issue in issues:
+            where = f"row {issue.row}" if issue.row else "file"
+            typer.echo(f"{kind}: {file.name}: {where}{', column ' + issue.column if issue.column else ''}: "
+                       f"{issue.msg}", err=True)
+
+    try:
+        for session in session_scope():
+            summary = import_ledger(session=session, actor=None, data=file.read_bytes(), filename=file.name,
+                                    dry_run=dry_run)
+    except LedgerImportRejected as exc:
+        problems(exc.summary["errors"])
+        typer.echo(f"nothing imported: {len(exc.summary['errors'])} problem(s)", err=True)
+        raise typer.Exit(2) from None
+    except DomainError as exc:
+        report_domain_error(exc)
+        return
+    if summary["errors"]:  # a dry run with problems
+        problems(summary["errors"])
+        typer.echo(f"{len(summary['errors'])} problem(s); nothing would be imported", err=True)
+        raise typer.Exit(2)
+    problems(summary["warnings"], "warning")
+    verb = "would import" if dry_run else "imported"
+    typer.echo(f"{verb} {summary['rows']} rows: {summary['created']} created, {summary['updated']} updated, "
+               f"{summary['unchanged']} unchanged")
+
+
 def serve(host: Annotated[str | None, typer.Option()] = None, port: Annotated[int | None, typer.Option()] = None,
           reload: bool = False) -> None:
     """Serve the web app and API with uvicorn."""
@@ -181,4 +225,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(seed_app, name="seed")
     app.add_typer(user_app, name="user")
+    app.add_typer(baseline_app, name="baseline")
 

@@ -76,12 +76,13 @@ def _plan(session: Session, actor: Actor | None, data: bytes, filename: str, tod
     plan.rows = len(rows)
     for name in header:
         if name and name not in COLUMNS:
-            plan.error(1, name, f"unknown column '{name}'; columns are: {', '.join(COLUMNS)}")
+            plan.error(1, name, f"unknown column '{name}'; columns are: {', '.join(COLUMNS)}", "ledger_unknown_column",
+                       {"column": name, "columns": ", ".join(COLUMNS)})
     for name in ("material", "year", "generated"):
         if name not in header:
-            plan.error(1, name, f"missing column '{name}'")
+            plan.error(1, name, f"missing column '{name}'", "ledger_missing_column", {"column": name})
     if not rows:
-        plan.error(None, None, "the file has a header but no data rows")
+        plan.error(None, None, "the file has a header but no data rows", "ledger_no_rows")
     if plan.errors:
         return plan
     parks = {p.code: p for p in session.scalars(select(Park))}
@@ -95,18 +96,22 @@ def _plan(session: Session, actor: Actor | None, data: bytes, filename: str, tod
         else:
             park = parks.get(raw.get("park", ""))
             if park is None:
-                plan.error(number, "park", f"unknown park code '{raw.get('park', '')}'")
+                plan.error(number, "park", f"unknown park code '{raw.get('park', '')}'", "ledger_unknown_park",
+                           {"park": raw.get("park", "")})
                 continue
             firm = session.scalar(select(Firm).where(Firm.park_id == park.id, Firm.name == raw.get("firm", "")))
             if firm is None:
-                plan.error(number, "firm", f"no firm '{raw.get('firm', '')}' in park '{park.code}'")
+                plan.error(number, "firm", f"no firm '{raw.get('firm', '')}' in park '{park.code}'",
+                           "ledger_unknown_firm", {"firm": raw.get("firm", ""), "park": park.code})
                 continue
         if not _can_import_for(actor, firm):
-            plan.error(number, "firm", f"you may not record the ledger of '{firm.name}'")
+            plan.error(number, "firm", f"you may not record the ledger of '{firm.name}'", "ledger_not_yours",
+                       {"firm": firm.name})
             continue
         material = kb.materials.get(raw.get("material", ""))
         if material is None:
-            plan.error(number, "material", f"unknown material id '{raw.get('material', '')}'", "unknown_material")
+            plan.error(number, "material", f"unknown material id '{raw.get('material', '')}'", "unknown_material",
+                       {"material": raw.get("material", "")})
             continue
         unit = raw.get("unit") or material.unit
         if not is_compatible(unit, material):
@@ -117,24 +122,28 @@ def _plan(session: Session, actor: Actor | None, data: bytes, filename: str, tod
             year = int(raw.get("year", ""))
             month = int(raw.get("month") or 0)
         except ValueError:
-            plan.error(number, "year" if not raw.get("year", "").isdigit() else "month", "not a whole number")
+            plan.error(number, "year" if not raw.get("year", "").isdigit() else "month", "not a whole number",
+                       "ledger_not_integer")
             continue
         if not 2000 <= year <= today.year:
-            plan.error(number, "year", f"year {year} must be between 2000 and {today.year}")
+            plan.error(number, "year", f"year {year} must be between 2000 and {today.year}", "ledger_year_range",
+                       {"year": year, "max": today.year})
         if not 0 <= month <= 12:
-            plan.error(number, "month", "month must be 1–12, or empty (0) for the whole year")
+            plan.error(number, "month", "month must be 1–12, or empty (0) for the whole year", "ledger_month_range")
         elif month and date(year if 2000 <= year <= 9999 else today.year, month, 1) > today:
-            plan.error(number, "month", f"{year}-{month:02d} is in the future")
+            plan.error(number, "month", f"{year}-{month:02d} is in the future", "ledger_month_future",
+                       {"month": f"{year}-{month:02d}"})
         values: dict[str, float] = {}
         for name in FIGURES:
             text = raw.get(name, "").replace(",", "")
             try:
                 x = float(text) if text else 0.0
             except ValueError:
-                plan.error(number, name, f"'{raw.get(name)}' is not a number")
+                plan.error(number, name, f"'{raw.get(name)}' is not a number", "ledger_not_number",
+                           {"value": raw.get(name, "")})
                 continue
             if not x >= 0 or x == float("inf"):
-                plan.error(number, name, "must be a finite number ≥ 0")
+                plan.error(number, name, "must be a finite number ≥ 0", "ledger_negative")
                 continue
             try:
                 values[name] = float(to_canonical(x, unit, material))
@@ -144,7 +153,8 @@ def _plan(session: Session, actor: Actor | None, data: bytes, filename: str, tod
             continue
         used = values["utilised_in_house"] + values["sent_for_utilisation"]
         if values["stock_utilised"] > used * (1 + 1e-9):
-            plan.error(number, "stock_utilised", "earlier years' stock utilised cannot exceed what was utilised")
+            plan.error(number, "stock_utilised", "earlier years' stock utilised cannot exceed what was utilised",
+                       "ledger_stock_exceeds_utilised")
             continue
         try:
             warning = plausibility.check_quantity(material=material.id, quantity=values["generated"],
@@ -167,7 +177,8 @@ def _plan(session: Session, actor: Actor | None, data: bytes, filename: str, tod
                                             "balance": f"{balance:,.0f}", "unit": material.unit}))
         key = (firm.id or 0, material.id, year, month)
         if key in plan.entries:
-            plan.error(number, "month", f"repeats row {plan.entries[key]['_row']} (same firm, material, year, month)")
+            plan.error(number, "month", f"repeats row {plan.entries[key]['_row']} (same firm, material, year, month)",
+                       "ledger_duplicate_row", {"row": plan.entries[key]["_row"]})
             continue
         plan.entries[key] = values | {"_row": number, "_firm": firm.name}
     # a year is recorded either as one whole-year row or as months, never both
@@ -184,7 +195,8 @@ def _plan(session: Session, actor: Actor | None, data: bytes, filename: str, tod
         both = kinds[(fid, mat, year)] | stored_kinds.get((fid, mat, year), set())
         if len(both) > 1 and month == 0:
             plan.error(v["_row"], "month", f"{year} of {mat} at {v['_firm']} is recorded by month as well as for the "
-                                           "whole year; give one or the other")
+                                           "whole year; give one or the other", "ledger_year_and_months",
+                       {"year": year, "material": mat, "firm": v["_firm"]})
     return plan
 
 

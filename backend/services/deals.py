@@ -28,10 +28,12 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from backend import policy
+from backend.config import get_settings
 from backend.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from backend.geo import COARSE_PRECISION_KM
 from backend.kb import get_kb
 from backend.models import (
+    BenefitRecord,
     Deal,
     DealEvent,
     DealNote,
@@ -48,6 +50,7 @@ from backend.models import (
 from backend.policy import Actor
 from backend.schemas_deals import (
     ApprovalCreate,
+    BenefitRecordPublic,
     DealCreate,
     DealGates,
     DealNoteCreate,
@@ -58,6 +61,7 @@ from backend.schemas_deals import (
     DeliveryCreate,
     DeliveryVoid,
     LedgerPublic,
+    LedgerTransition,
 )
 from backend.services import ledger as ledger_svc
 from backend.services.listings import to_public as listing_public
@@ -80,9 +84,6 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 TERMS_STATES = ("interested", "negotiating")
 SORTABLE = {"id": Deal.id, "status": Deal.status, "created_at": Deal.created_at, "updated_at": Deal.updated_at}
 TOLERANCE = 1e-9
-#: a calendar year's deliveries may exceed the agreed (yearly) quantity by this share before an explicit,
-#: audited override (``over_agreed_reason``) is needed: weighbridges and moisture make small overruns normal
-DELIVERY_TOLERANCE = 0.10
 CORRECTABLE = ("active", "completed")  # deliveries are voided or re-recorded while the deal runs or after
 
 
@@ -203,10 +204,26 @@ def allowed_actions(actor: Actor, s: Sides) -> list[str]:
     return out
 
 
+def allowed_ledger_actions(actor: Actor, s: Sides, state: str | None) -> list[str]:
+    """The benefit-ledger changes this viewer may ask for now (``policy.can_move_ledger`` and the states
+    ``ledger.LEDGER_TRANSITIONS`` allows; evidence while the deal is active or completed)."""
+    out = []
+    for action in ("evidence", "verify", "reject"):
+        if state not in ledger_svc.LEDGER_TRANSITIONS[action][0]:
+            continue
+        if action == "evidence" and s.deal.status not in CORRECTABLE:
+            continue
+        if policy.can_move_ledger(actor, s.supplier, s.receiver, action):
+            out.append(action)
+    return out
+
+
 def to_public(session: Session, actor: Actor, s: Sides) -> DealPublic:
     own = policy.deal_sides(actor, s.supplier, s.receiver)
     sup_whole, rec_whole = _shown(actor, s, own)
     d = s.deal
+    record = ledger_svc.current_record(session, d.id or 0)
+    state = record.state if record is not None else None
     distance = d.distance_km
     if not (sup_whole and rec_whole):
         distance = round(distance / ledger_svc.ROUNDED_KM) * ledger_svc.ROUNDED_KM
@@ -223,6 +240,7 @@ def to_public(session: Session, actor: Actor, s: Sides) -> DealPublic:
         receiver_yes=d.receiver_yes_at is not None, agreed_quantity=d.agreed_quantity, price=d.price,
         logistics=d.logistics, start_date=d.start_date, end_date=d.end_date, approval_by=d.approval_by,
         approval_reference=d.approval_reference, approval_date=d.approval_date, reason=d.reason,
+        ledger_state=state, ledger_actions=allowed_ledger_actions(actor, s, state),
         gates=_gates_shown(gates(session, s), rec_whole), your_sides=sorted(own),
         allowed_actions=allowed_actions(actor, s),
         created_at=d.created_at, updated_at=d.updated_at)
@@ -247,10 +265,17 @@ def get_deal(*, session: Session, actor: Actor, deal_id: int) -> DealPublic:
 
 
 def list_deals(*, session: Session, actor: Actor, status: str | None = None, listing_id: int | None = None,
-               sort: str | None = None, skip: int = 0, limit: int = 100) -> tuple[list[DealPublic], int]:
+               ledger_state: str | None = None, sort: str | None = None, skip: int = 0,
+               limit: int = 100) -> tuple[list[DealPublic], int]:
+    """``ledger_state``: only deals whose benefit figures are currently in that state (``evidenced``: the
+    verifiers' work list)."""
     stmt = select(Deal).where(policy.deals_clause(actor, Deal.supplier_firm_id, Deal.receiver_firm_id))
     if status:
         stmt = stmt.where(Deal.status == status)
+    if ledger_state:
+        latest = select(func.max(BenefitRecord.id)).group_by(BenefitRecord.deal_id)
+        stmt = stmt.where(Deal.id.in_(select(BenefitRecord.deal_id).where(BenefitRecord.id.in_(latest),
+                                                                          BenefitRecord.state == ledger_state)))
     if listing_id is not None:
         stmt = stmt.where(or_(Deal.supply_listing_id == listing_id, Deal.demand_listing_id == listing_id))
     rows, total = page(session, apply_sort(stmt, sort, SORTABLE, Deal.id), skip=skip, limit=limit)
@@ -448,6 +473,9 @@ def transition(*, session: Session, actor: Actor, deal_id: int, move: DealTransi
     session.add(deal)
     _event(session, actor, deal, move.action, before, target, note=move.note, reason=move.reason)
     session.flush()
+    if move.action == "agree":  # the plan's benefit figures, frozen: the ledger's first state
+        ledger_svc.record_state(session, actor=actor, deal=deal, supplier=s.supplier, receiver=s.receiver,
+                                action="estimate")
     return deal
 
 
@@ -525,6 +553,17 @@ def list_notes(*, session: Session, actor: Actor, deal_id: int) -> list[DealNote
     return [n.model_copy(update={"user_id": None}) if n.user_id in hidden else n for n in rows]
 
 
+def delivery_tolerance() -> float:
+    """The share by which a calendar year's deliveries may exceed the agreed yearly quantity before an explicit,
+    audited override (``over_agreed_reason``) is needed. A platform policy, not a measured figure: the setting
+    ``ISX_DELIVERY_TOLERANCE`` (default 10 %, see ``backend.config``)."""
+    return get_settings().delivery_tolerance
+
+
+def _over_limit(agreed: float) -> float:
+    return agreed * (1 + delivery_tolerance()) + TOLERANCE
+
+
 def active_from(session: Session, deal: Deal) -> date | None:
     """The first day deliveries may be dated: the agreed start date, else the day the deal became active."""
     if deal.start_date is not None:
@@ -563,13 +602,14 @@ def _check_delivery(session: Session, s: Sides, deal: Deal, delivery_in: Deliver
                                     f"{day.isoformat()}", "ctx": {"date": start.isoformat()}}])
     agreed = deal.agreed_quantity or deal.quantity
     total = delivered_in_year(session, deal.id or 0, day.year, exclude=replacing) + delivery_in.quantity
-    if total > agreed * (1 + DELIVERY_TOLERANCE) + TOLERANCE and not delivery_in.over_agreed_reason:
+    if total > _over_limit(agreed) and not delivery_in.over_agreed_reason:
+        tolerance = f"{delivery_tolerance():.0%}"
         raise InvalidInput([{"loc": ["body", "quantity"], "type": "delivery_over_agreed",
                              "msg": f"deliveries in {day.year} would reach {total:,.1f} {deal.unit}, more than the "
-                                    f"agreed {agreed:,.1f} {deal.unit} a year plus {DELIVERY_TOLERANCE:.0%}; "
+                                    f"agreed {agreed:,.1f} {deal.unit} a year plus {tolerance}; "
                                     "correct the figure, or give over_agreed_reason to record it anyway",
                              "ctx": {"year": str(day.year), "total": f"{total:,.1f}", "agreed": f"{agreed:,.1f}",
-                                     "unit": deal.unit, "tolerance": f"{DELIVERY_TOLERANCE:.0%}"}}])
+                                     "unit": deal.unit, "tolerance": tolerance}}])
 
 
 def _record(session: Session, actor: Actor, deal: Deal, delivery_in: DeliveryCreate, *,
@@ -581,7 +621,7 @@ def _record(session: Session, actor: Actor, deal: Deal, delivery_in: DeliveryCre
     session.flush()
     agreed = deal.agreed_quantity or deal.quantity
     if delivery_in.over_agreed_reason and delivered_in_year(
-            session, deal.id or 0, delivery_in.delivered_on.year) > agreed * (1 + DELIVERY_TOLERANCE) + TOLERANCE:
+            session, deal.id or 0, delivery_in.delivered_on.year) > _over_limit(agreed):
         _event(session, actor, deal, "delivery_override", deal.status, deal.status,
                note=f"delivery {delivery.id}: {delivery.quantity:g} {deal.unit} on {delivery.delivered_on}",
                reason=delivery_in.over_agreed_reason)
@@ -617,18 +657,23 @@ def _correctable(session: Session, actor: Actor, deal_id: int, delivery_id: int)
     return s, deal, delivery
 
 
-def _void(session: Session, actor: Actor, deal: Deal, delivery: Delivery, reason: str, action: str) -> None:
+def _void(session: Session, actor: Actor, s: Sides, deal: Deal, delivery: Delivery, reason: str, action: str) -> None:
+    """Void a delivery; if the current evidenced or verified benefit record counted it, that record is
+    withdrawn (the figures return to estimated until the parties evidence them again)."""
     delivery.voided_at, delivery.voided_by, delivery.void_reason = utcnow(), actor.id, reason
     session.add(delivery)
     _event(session, actor, deal, action, deal.status, deal.status,
            note=f"delivery {delivery.id}: {delivery.quantity:g} {deal.unit} on {delivery.delivered_on}", reason=reason)
+    session.flush()
+    ledger_svc.withdraw_if_counted(session, actor=actor, deal=deal, supplier=s.supplier, receiver=s.receiver,
+                                   delivery=delivery, reason=reason)
 
 
 def void_delivery(*, session: Session, actor: Actor, deal_id: int, delivery_id: int,
                   void_in: DeliveryVoid) -> Delivery:
     """Void a wrong delivery (it stays, marked, with who, when and why; it no longer counts)."""
-    _s, deal, delivery = _correctable(session, actor, deal_id, delivery_id)
-    _void(session, actor, deal, delivery, void_in.reason, "delivery_void")
+    s, deal, delivery = _correctable(session, actor, deal_id, delivery_id)
+    _void(session, actor, s, deal, delivery, void_in.reason, "delivery_void")
     session.flush()
     return delivery
 
@@ -638,7 +683,7 @@ def correct_delivery(*, session: Session, actor: Actor, deal_id: int, delivery_i
     """Re-record a delivery: the old one is voided with the reason, the new one checked and recorded."""
     s, deal, delivery = _correctable(session, actor, deal_id, delivery_id)
     _check_delivery(session, s, deal, correction, replacing=delivery.id, today=today)
-    _void(session, actor, deal, delivery, correction.reason, "delivery_correct")
+    _void(session, actor, s, deal, delivery, correction.reason, "delivery_correct")
     session.flush()
     new = _record(session, actor, deal, correction, corrects=delivery.id)
     session.flush()
@@ -656,6 +701,60 @@ def get_ledger(*, session: Session, actor: Actor, deal_id: int) -> LedgerPublic:
     s = _readable(session, actor, deal_id)
     sup_whole, rec_whole = _shown(actor, s, policy.deal_sides(actor, s.supplier, s.receiver))
     return ledger_svc.ledger(session, s.deal, approximate=not (sup_whole and rec_whole))
+
+
+def _record_public(record: BenefitRecord, *, approximate: bool, user: User | None) -> BenefitRecordPublic:
+    shown = record.approximate if approximate and record.approximate else {"figures": record.figures,
+                                                                            "inputs": record.inputs}
+    evidence = record.evidence or {}
+    return BenefitRecordPublic(
+        id=record.id or 0, deal_id=record.deal_id, state=record.state, action=record.action,
+        from_state=record.from_state, at=record.at, user_id=user.id if user else None,
+        user_name=user.name if user else None, user_role=user.role if user else None, note=record.note,
+        reference=record.reference, record_id=record.record_id, kb_version=record.kb_version,
+        quantity=record.quantity, unit=record.unit, period_from=record.period_from, period_to=record.period_to,
+        deliveries=evidence.get("deliveries", []), undocumented_count=evidence.get("undocumented_count", 0),
+        undocumented_quantity=evidence.get("undocumented_quantity", 0.0), figures=shown["figures"],
+        inputs=shown["inputs"], formulas=record.formulas, counterfactual=record.counterfactual,
+        approximate=approximate)
+
+
+def ledger_records(*, session: Session, actor: Actor, deal_id: int) -> list[BenefitRecordPublic]:
+    """The history of the deal's benefit figures, oldest first: one frozen record per state change (the last
+    one is the current state). Viewers who may not see both places get the figures from the rounded
+    distance; users of a side the viewer may not identify yet are left out."""
+    s = _readable(session, actor, deal_id)
+    sup_whole, rec_whole = _shown(actor, s, policy.deal_sides(actor, s.supplier, s.receiver))
+    hidden = _hidden_users(session, actor, s)
+    rows = session.scalars(select(BenefitRecord).where(BenefitRecord.deal_id == deal_id).order_by(BenefitRecord.id))
+    out = []
+    for record in rows:
+        user = session.get(User, record.user_id) if record.user_id and record.user_id not in hidden else None
+        out.append(_record_public(record, approximate=not (sup_whole and rec_whole), user=user))
+    return out
+
+
+def move_ledger(*, session: Session, actor: Actor, deal_id: int, move: LedgerTransition) -> BenefitRecord:
+    """Evidence (a party), verify or reject (a verifier) the deal's benefit figures; see
+    ``ledger.record_state`` for what each freezes and ``policy.can_move_ledger`` for who may."""
+    s = _readable(session, actor, deal_id)
+    policy.require(policy.can_move_ledger(actor, s.supplier, s.receiver, move.action),
+                   "only the deal's parties evidence its benefits; only a verifier signs them off")
+    if move.action in ("verify", "reject"):
+        if move.record_id is None:
+            raise InvalidInput.at(("body", "record_id"), "give the id of the evidenced record you checked",
+                                  "missing")
+        if not move.note:
+            what = "state what you checked" if move.action == "verify" else "give the reason"
+            raise InvalidInput.at(("body", "note"), what, "missing")
+    deal = _lock_deal(session, deal_id)
+    s.deal = deal
+    if move.action == "evidence" and deal.status not in CORRECTABLE:
+        raise Conflict(f"benefits are evidenced while a deal is active or completed, not {deal.status}",
+                       code="deal_not_active")
+    return ledger_svc.record_state(session, actor=actor, deal=deal, supplier=s.supplier, receiver=s.receiver,
+                                   action=move.action, note=move.note or None, reference=move.reference,
+                                   record_id=move.record_id)
 
 
 # --- proposals (written by match runs, read here because deals start from them) ------------------------

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from backend import policy
+from backend.i18n import word
 from backend.kb import get_kb
 from backend.models import Deal, Delivery, Firm, Park, Site
 from backend.policy import Actor
@@ -38,8 +39,6 @@ ROUNDING: dict[str, int] = {
     **dict.fromkeys(("price", "disposal_cost"), 2),
     "distance_km": 1, "lat": 5, "lon": 5, "location_precision_km": 1,
 }
-#: the one mode that is not a knowledge-base row: material moved within one site
-ON_SITE_NAMES = {"zh": "厂内（无需运输）", "en": "on site (no transport)"}
 
 LISTING_COLUMNS = ("id", "anonymised", "kind", "material", "material_name", "quantity", "quantity_band_min",
                    "quantity_band_max",
@@ -50,7 +49,8 @@ DEAL_COLUMNS = ("id", "status", "proposal_id", "supply_listing_id", "demand_list
                 "supplier_firm_name", "receiver_firm_id", "receiver_firm_name", "material", "material_name", "replaces",
                 "replaces_name", "unit", "ratio", "ratio_unit", "quantity", "agreed_quantity", "price", "distance_km",
                 "mode", "mode_name", "start_date", "end_date",
-                "needs_transfer_approval", "approval_reference", "created_at", "updated_at")
+                "needs_transfer_approval", "approval_reference", "ledger_state", "ledger_state_name", "created_at",
+                "updated_at")
 DELIVERY_COLUMNS = ("id", "deal_id", "delivered_on", "quantity", "unit", "material", "material_name",
                     "manifest_number", "document_ref", "note", "over_agreed_reason", "corrects_id", "voided",
                     "voided_at",
@@ -87,8 +87,10 @@ def material_name(material: str | None, lang: str) -> str:
 
 
 def mode_name(mode: str | None, lang: str) -> str:
+    """A transport mode's name: the knowledge base's modes, and ``on_site`` (no transport) from the backend's
+    catalogue of its own codes."""
     if mode == "on_site":
-        return ON_SITE_NAMES.get(lang, ON_SITE_NAMES["en"])
+        return word(lang, "mode.on_site")
     found = get_kb().transport_modes.get(mode or "")
     return "" if found is None else (found.name_zh if lang == "zh" else found.name_en)
 
@@ -139,6 +141,7 @@ def deals_csv(*, session: Session, actor: Actor, lang: str | None = None) -> str
             row["ratio_unit"] = f"{kb.materials[deal.replaces].unit}/{kb.materials[deal.material].unit}"
         row["supply_listing_id"], row["demand_listing_id"] = deal.supply.id, deal.demand.id
         row["needs_transfer_approval"] = deal.gates.needs_transfer_approval
+        row["ledger_state_name"] = word(lang, f"ledger_state.{deal.ledger_state}") if deal.ledger_state else ""
         rows.append(row)
     return _csv(DEAL_COLUMNS, rows)
 
@@ -167,7 +170,8 @@ def kpis_csv(*, session: Session, actor: Actor, group_by: str = "park", park_id:
         base = {"year": body["year"], "group_by": group_by, "key": g["key"],
                 "name": g["name"] if lang == "zh" else g.get("name_en", g["name"])}
         for f in g["families"]:
-            rows.append(base | f | {"row": "family", "code": f["family"], "label": f["family"]})
+            rows.append(base | f | {"row": "family", "code": f["family"],
+                                    "label": word(lang, f"family.{f['family']}", default=f["family"])})
         for t in g["targets"]:
             rows.append(base | t | {"row": "target", "code": t["id"],
                                     "label": t["name_zh"] if lang == "zh" else t["name_en"]})

@@ -25,6 +25,11 @@ is met when the official rate reaches it. CO2 and money come from the figures fr
 was agreed (``Deal.unit_co2_avoided_t``, ``Deal.unit_benefit``): planned = C × unit figure, realised = D × unit
 figure; the KPIs never recompute them live.
 
+The year's realised CO2 and money are also reported by the **state** of their figures
+(``totals.realised_by_state``): deliveries counted by a deal's current evidenced or verified benefit record are
+in that state at the record's frozen per-unit figures; the others are estimated, at the per-unit figures frozen
+when the deal was agreed. Planned figures are always estimated (``totals.planned_state``).
+
 Every aggregate (a group, a family, a material, a target, a series point) carries ``firms``, the number of
 distinct firms behind it, and passes through :func:`publish`, the one place where a disclosure rule (such as
 k-anonymity) applies.
@@ -42,10 +47,20 @@ from sqlmodel import Session
 from backend import policy
 from backend.errors import InvalidInput
 from backend.kb import get_kb
-from backend.models import Deal, DealEvent, Delivery, Firm, Listing, Park, WasteLedgerEntry
+from backend.models import (
+    LEDGER_STATES,
+    BenefitRecord,
+    Deal,
+    DealEvent,
+    Delivery,
+    Firm,
+    Listing,
+    Park,
+    WasteLedgerEntry,
+)
 from backend.policy import Actor
 from backend.services.deals import COMMITTING
-from backend.services.ledger import canonical
+from backend.services.ledger import canonical, current_records
 from backend.services.listings import quantity_band
 from matching.knowledge import normalise_province
 
@@ -53,6 +68,8 @@ GROUPS = ("park", "province", "region")
 FIGURES = ("generation", "generation_ledger", "generation_listings", "utilised_baseline", "stock_drawdown",
            "stored", "disposed", "committed", "delivered", "committed_on_top", "delivered_on_top",
            "co2_avoided_t_planned", "co2_avoided_t_realised", "cost_saved_yuan_planned", "cost_saved_yuan_realised")
+#: what the year's realised benefits are reported in, by the state of their figures
+STATE_FIGURES = ("co2_avoided_t", "cost_saved_yuan", "landfill_diverted_t")
 
 
 def publish(row: dict[str, Any], firm_ids: Iterable[int]) -> dict[str, Any] | None:
@@ -91,6 +108,10 @@ class Contribution:
     baseline_year: int | None = None
     figures: dict[str, float] = field(default_factory=lambda: dict.fromkeys(FIGURES, 0.0))
     deals_committing: int = 0
+    # the benefits of the year's deliveries by the state of their figures (estimated, evidenced, verified)
+    by_state: dict[str, dict[str, float]] = field(
+        default_factory=lambda: defaultdict(lambda: dict.fromkeys(STATE_FIGURES, 0.0)))
+    state_deals: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
 
 
 def _complete_years(entries: list[WasteLedgerEntry]) -> dict[int, list[WasteLedgerEntry]]:
@@ -170,11 +191,13 @@ def contributions(session: Session, actor: Actor, parks: list[Park], year: int) 
 
     deals = list(session.scalars(select(Deal).where(Deal.supplier_firm_id.in_(list(firms)))))
     starts = deal_starts(session, [d.id or 0 for d in deals])
-    delivered: dict[int, float] = {int(k): float(v or 0.0) for k, v in session.execute(
-        select(Delivery.deal_id, func.sum(Delivery.quantity))
-        .where(Delivery.deal_id.in_([d.id for d in deals]), Delivery.voided_at.is_(None),
-               Delivery.delivered_on >= date(year, 1, 1), Delivery.delivered_on <= date(year, 12, 31))
-        .group_by(Delivery.deal_id)).all()} if deals else {}
+    deliveries: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for delivery_id, deal_id, quantity in session.execute(
+            select(Delivery.id, Delivery.deal_id, Delivery.quantity)
+            .where(Delivery.deal_id.in_([d.id for d in deals]), Delivery.voided_at.is_(None),
+                   Delivery.delivered_on >= date(year, 1, 1), Delivery.delivered_on <= date(year, 12, 31))).all():
+        deliveries[int(deal_id)].append((int(delivery_id), float(quantity)))
+    records = current_records(session, [d.id or 0 for d in deals])
     for deal in deals:
         if deal.material not in kb.materials:
             continue
@@ -189,16 +212,42 @@ def contributions(session: Session, actor: Actor, parks: list[Park], year: int) 
             c.deals_committing += 1
             if on_top:
                 f["committed_on_top"] += deal.agreed_quantity
-        done = delivered.get(deal.id or 0, 0.0)
+        done = sum(q for _i, q in deliveries.get(deal.id or 0, []))
         if done:
             f["delivered"] += done
-            f["co2_avoided_t_realised"] += done * deal.unit_co2_avoided_t
-            f["cost_saved_yuan_realised"] += done * deal.unit_benefit
+            for state, figures in realised_by_state(deal, deliveries[deal.id or 0], records.get(deal.id or 0)):
+                for k, v in figures.items():
+                    c.by_state[state][k] += v
+                c.state_deals[state].add(deal.id or 0)
+                f["co2_avoided_t_realised"] += figures["co2_avoided_t"]
+                f["cost_saved_yuan_realised"] += figures["cost_saved_yuan"]
             if on_top:
                 f["delivered_on_top"] += done
     for c in out.values():
         c.figures["generation"] = c.figures["generation_ledger"] + c.figures["generation_listings"]
     return list(out.values()), approximate
+
+
+def realised_by_state(deal: Deal, done: list[tuple[int, float]], record: BenefitRecord | None,
+                      ) -> list[tuple[str, dict[str, float]]]:
+    """The benefits of a deal's deliveries ``(id, quantity)`` by the state of their figures: those the current
+    evidenced or verified record counted are in its state, at its frozen per-unit figures; the others (no
+    document, or not evidenced yet) are estimated, at the per-unit figures frozen when the deal was agreed."""
+    counted: set[int] = set()
+    per_record: dict[str, float] = {}
+    if record is not None and record.state in ("evidenced", "verified") and record.quantity > 0:
+        counted = {int(d["id"]) for d in (record.evidence or {}).get("deliveries", [])}
+        per_record = {k: float(record.figures.get(k, 0.0)) / record.quantity for k in STATE_FIGURES}
+    per_plan = {"co2_avoided_t": deal.unit_co2_avoided_t, "cost_saved_yuan": deal.unit_benefit,
+                "landfill_diverted_t": 1.0 if _diverted(deal.material) else 0.0}
+    out: dict[str, dict[str, float]] = {}
+    for delivery_id, quantity in done:
+        state, per = (record.state, per_record) if delivery_id in counted and record is not None else \
+            ("estimated", per_plan)
+        acc = out.setdefault(state, dict.fromkeys(STATE_FIGURES, 0.0))
+        for k in STATE_FIGURES:
+            acc[k] += quantity * per[k]
+    return list(out.items())
 
 
 def _aggregate(items: list[Contribution]) -> tuple[dict[str, Any], set[int]]:
@@ -296,6 +345,17 @@ def kpis(*, session: Session, actor: Actor, group_by: str = "park", park_id: int
         money["deals_committing"] = sum(c.deals_committing for c in members)
         money["diverted_t_planned"] = sum(c.figures["committed"] for c in members if _diverted(c.material))
         money["diverted_t_realised"] = sum(c.figures["delivered"] for c in members if _diverted(c.material))
+        money["planned_state"] = "estimated"  # planned figures are the plan's, frozen when each deal was agreed
+        money["realised_by_state"] = []
+        for state in LEDGER_STATES:
+            having = [c for c in members if c.state_deals.get(state)]
+            if not having:
+                continue
+            row = {"state": state, "deals": len(set().union(*(c.state_deals[state] for c in having)))}
+            row |= {k: sum(c.by_state[state][k] for c in having) for k in STATE_FIGURES}
+            published = publish(row, (c.firm_id for c in having))
+            if published is not None:
+                money["realised_by_state"].append(published)
         group = publish({"key": key, "name": names[key][0], "name_en": names[key][1], "families": family_rows,
                          "materials": material_rows, "targets": target_rows, "totals": money}, firm_ids)
         if group is not None:

@@ -16,7 +16,15 @@ Ledger, for a quantity ``Q`` of the supply material (canonical unit) moved over 
     raw material        = Q · delivered           units of the replaced material
 
 Planned figures use the agreed quantity (the proposed one before agreement), realised ones the sum of the
-recorded deliveries.
+recorded deliveries. That is the ledger computed now (``ledger``); the figures of record are the deal's
+**benefit records** (``record_state``), one per state change of its figures, each frozen with the
+knowledge-base version, every input and factor with its source, the formulas and the counterfactual::
+
+    (none) --estimate (agree)--> estimated --evidence (documented deliveries)--> evidenced --verify--> verified
+    evidenced --reject--> estimated;  evidenced/verified --withdraw (a counted delivery voided)--> estimated
+    estimated/evidenced/verified --evidence (more documented deliveries: cumulative)--> evidenced
+
+Who may make which change is ``policy.can_move_ledger``.
 """
 
 import dataclasses
@@ -24,6 +32,7 @@ import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
@@ -32,7 +41,7 @@ from sqlmodel import Session
 from backend import policy
 from backend.errors import Conflict, InvalidInput, NotFound
 from backend.kb import get_kb
-from backend.models import Deal, Delivery, Firm, Listing, RegionalOverride, Site
+from backend.models import BenefitRecord, Deal, Delivery, Firm, Listing, RegionalOverride, Site
 from backend.policy import Actor
 from backend.schemas_deals import LedgerFigures, LedgerInput, LedgerPublic, OverrideCreate, OverrideUpdate
 from matching.economics import (
@@ -68,6 +77,8 @@ FIXED_SOURCES = {
     "override": "regional override (admin)",
     "computed": "matching.economics.link_economics",
     "none": "none",
+    "documented_deliveries": "recorded deliveries that carry a document (weighbridge ticket, invoice, receipt or "
+                             "转移联单 manifest), not voided",
 }
 
 
@@ -225,8 +236,20 @@ def figures(kb: KnowledgeBase, le: LinkEconomics, *, material: str, replaces: st
     )
 
 
-def ledger(session: Session, deal: Deal, *, approximate: bool = False) -> LedgerPublic:
-    """Planned and realised benefits of a deal, with every input and its source.
+@dataclass(frozen=True)
+class Calculation:
+    """A deal's per-unit figures as computed now, and every input behind them (except the quantities) with
+    its source: what the live ledger shows and what a benefit record freezes."""
+
+    kb: KnowledgeBase
+    pricing: Pricing
+    link: LinkFigures
+    factors: list[LedgerInput]
+    approximate: bool
+
+
+def calculate(session: Session, deal: Deal, *, approximate: bool = False) -> Calculation:
+    """Today's figures of a deal's link (knowledge base, overrides, the deal's distance and mode).
 
     ``approximate``: the viewer may not see the other side's place, so the distance is rounded to
     ``ROUNDED_KM`` and every figure is computed from the rounded distance (nothing exact is revealed).
@@ -247,11 +270,6 @@ def ledger(session: Session, deal: Deal, *, approximate: bool = False) -> Ledger
     if lf is None:
         raise Conflict("no transport mode or substitution rule allows this link with today's knowledge base")
     le = lf.economics
-    planned_q = deal_quantity(deal)
-    delivered = session.scalar(select(func.coalesce(func.sum(Delivery.quantity), 0.0))
-                               .where(Delivery.deal_id == deal.id, Delivery.voided_at.is_(None))) or 0.0
-    planned = figures(kb, le, material=deal.material, replaces=deal.replaces, quantity=planned_q)
-    realised = figures(kb, le, material=deal.material, replaces=deal.replaces, quantity=float(delivered))
 
     def fixed(code: str) -> dict[str, str]:
         return {"source": FIXED_SOURCES[code], "source_code": code}
@@ -274,10 +292,7 @@ def ledger(session: Session, deal: Deal, *, approximate: bool = False) -> Ledger
                                   f"{_source(kb, 'disposal_category', category)}"}
     else:
         disposal_src = fixed("none")
-    inputs = [
-        LedgerInput(name="quantity_planned", value=planned_q, unit=f"{unit}/yr",
-                    **fixed("agreed_quantity" if deal.agreed_quantity is not None else "proposed_quantity")),
-        LedgerInput(name="quantity_delivered", value=float(delivered), unit=unit, **fixed("deliveries")),
+    factors = [
         LedgerInput(name="distance_km", value=distance, unit="km",
                     **fixed("distance_rounded" if approximate else "distance_estimate")),
         LedgerInput(name="mode", value=le.mode, unit="",
@@ -304,8 +319,205 @@ def ledger(session: Session, deal: Deal, *, approximate: bool = False) -> Ledger
         LedgerInput(name="unit_co2_avoided_t", value=le.unit_co2_avoided_t, unit=f"t CO2/{unit}",
                     **fixed("computed")),
     ]
-    return LedgerPublic(deal_id=deal.id or 0, unit=unit, planned=planned, realised=realised, formulas=FORMULAS,
+    return Calculation(kb=kb, pricing=pr, link=lf, factors=factors, approximate=approximate)
+
+
+def _quantity_input(name: str, value: float, unit: str, code: str) -> LedgerInput:
+    return LedgerInput(name=name, value=value, unit=unit, source=FIXED_SOURCES[code], source_code=code)
+
+
+def ledger(session: Session, deal: Deal, *, approximate: bool = False) -> LedgerPublic:
+    """Planned and realised benefits of a deal computed now (not frozen), with every input and its source.
+    The figures of record are the deal's benefit records (``record_state``), frozen at each state change."""
+    calc = calculate(session, deal, approximate=approximate)
+    le = calc.link.economics
+    planned_q = deal_quantity(deal)
+    delivered = session.scalar(select(func.coalesce(func.sum(Delivery.quantity), 0.0))
+                               .where(Delivery.deal_id == deal.id, Delivery.voided_at.is_(None))) or 0.0
+    planned = figures(calc.kb, le, material=deal.material, replaces=deal.replaces, quantity=planned_q)
+    realised = figures(calc.kb, le, material=deal.material, replaces=deal.replaces, quantity=float(delivered))
+    inputs = [
+        _quantity_input("quantity_planned", planned_q, f"{deal.unit}/yr",
+                        "agreed_quantity" if deal.agreed_quantity is not None else "proposed_quantity"),
+        _quantity_input("quantity_delivered", float(delivered), deal.unit, "deliveries"),
+        *calc.factors,
+    ]
+    return LedgerPublic(deal_id=deal.id or 0, unit=deal.unit, planned=planned, realised=realised, formulas=FORMULAS,
                         inputs=inputs, approximate=approximate)
+
+
+# --- the benefit records: estimated → evidenced → verified, frozen at each state change ------------------
+#: action -> (current states it may start from (None: no record yet), the state it leads to). Who may take
+#: which action: ``policy.can_move_ledger``.
+LEDGER_TRANSITIONS: dict[str, tuple[tuple[str | None, ...], str]] = {
+    "estimate": ((None,), "estimated"),  # when the deal is agreed: the plan's figures
+    "evidence": ((None, "estimated", "evidenced", "verified"), "evidenced"),  # documented deliveries, cumulative
+    "verify": (("evidenced",), "verified"),  # a verifier signs the current evidenced record off
+    "reject": (("evidenced",), "estimated"),  # ... or sends it back, with a reason
+    "withdraw": (("evidenced", "verified"), "estimated"),  # a delivery it counted was voided or corrected
+}
+
+
+def documented(delivery: Delivery) -> bool:
+    """A delivery is evidence when it carries a document: a weighbridge ticket, invoice or receipt number, or
+    the 转移联单 manifest number of a hazardous-waste transfer."""
+    return bool((delivery.document_ref or "").strip() or (delivery.manifest_number or "").strip())
+
+
+def evidence_of(session: Session, deal: Deal) -> dict[str, Any]:
+    """The deal's deliveries that count as evidence (not voided, with a document) and what is left out."""
+    rows = session.scalars(select(Delivery).where(Delivery.deal_id == deal.id, Delivery.voided_at.is_(None))
+                           .order_by(Delivery.delivered_on, Delivery.id)).all()
+    counted = [d for d in rows if documented(d)]
+    left = [d for d in rows if not documented(d)]
+    return {
+        "deliveries": [{"id": d.id, "delivered_on": d.delivered_on.isoformat(), "quantity": d.quantity,
+                        "document_ref": d.document_ref, "manifest_number": d.manifest_number} for d in counted],
+        "quantity": sum(d.quantity for d in counted),
+        "undocumented_count": len(left), "undocumented_quantity": sum(d.quantity for d in left),
+    }
+
+
+def counterfactual(calc: Calculation, deal: Deal, quantity: float) -> dict[str, Any]:
+    """What the exchange replaced and where the waste would otherwise have gone, with the figures and sources
+    the record is computed from. ``waste_route``: ``landfill`` (a solid or liquid in t: its landfill fee and
+    environmental protection tax, by the knowledge base's disposal category), ``stated`` (the supplier's own
+    disposal cost per unit, from its listing), or ``released`` (heat, gas or water: nothing is landfilled)."""
+    kb, pr, lf = calc.kb, calc.pricing, calc.link
+    le = lf.economics
+    replaced = kb.materials.get(deal.replaces)
+    material = kb.materials.get(deal.material)
+    out: dict[str, Any] = {
+        "replaced": deal.replaces, "replaced_unit": replaced.unit if replaced else "",
+        "replaced_quantity": quantity * le.delivered_ratio, "replaced_price": le.price,
+        "replaced_price_source": FIXED_SOURCES["override"] if ("price", deal.replaces) in pr.overrides
+        else _source(kb, "price", deal.replaces),
+        "material": deal.material, "unit": deal.unit, "quantity": quantity,
+        "disposal_cost": le.disposal_cost, "disposal_avoided_yuan": quantity * le.disposal_cost,
+    }
+    category = material.disposal_category if material else None
+    if lf.disposal_from_listing:
+        out |= {"waste_route": "stated", "disposal_source": FIXED_SOURCES["listing_disposal"]}
+    elif is_diverted(kb, deal.material):
+        out |= {"waste_route": "landfill", "landfilled_t": quantity}
+        if category and category in kb.disposal_categories:
+            cat = kb.disposal_categories[category]
+            out |= {"disposal_category": category, "disposal_category_zh": cat.name_zh,
+                    "disposal_category_en": cat.name_en, "landfill_fee": cat.landfill_fee, "env_tax": cat.env_tax,
+                    "landfill_fee_source": _source(kb, "landfill_fee", category),
+                    "env_tax_source": _source(kb, "disposal_category", category)}
+        if ("disposal_cost", deal.material) in pr.overrides:
+            out["disposal_source"] = FIXED_SOURCES["override"]
+    else:
+        out |= {"waste_route": "released"}
+    return out
+
+
+def snapshot(session: Session, deal: Deal, quantity: float, basis: str) -> dict[str, Any]:
+    """Everything a benefit record freezes, computed now for ``quantity`` (``basis``: ``agreed_quantity`` or
+    ``documented_deliveries``): the knowledge-base version, the figures, every input with its source, the
+    formulas, the counterfactual, and the same figures and inputs from the rounded distance."""
+    exact = calculate(session, deal)
+    rounded = calculate(session, deal, approximate=True)
+    quantity_in = _quantity_input("quantity", quantity, deal.unit, basis)
+
+    def part(calc: Calculation) -> dict[str, Any]:
+        return {"figures": figures(calc.kb, calc.link.economics, material=deal.material, replaces=deal.replaces,
+                                   quantity=quantity).model_dump(),
+                "inputs": [i.model_dump() for i in (quantity_in, *calc.factors)]}
+
+    main = part(exact)
+    return {"kb_version": exact.kb.version, "quantity": quantity, "unit": deal.unit, "figures": main["figures"],
+            "inputs": main["inputs"], "formulas": dict(FORMULAS),
+            "counterfactual": counterfactual(exact, deal, quantity), "approximate": part(rounded)}
+
+
+def current_records(session: Session, deal_ids: list[int]) -> dict[int, BenefitRecord]:
+    """The latest benefit record (the current state) of each deal that has one."""
+    if not deal_ids:
+        return {}
+    latest = (select(func.max(BenefitRecord.id)).where(BenefitRecord.deal_id.in_(deal_ids))
+              .group_by(BenefitRecord.deal_id))
+    return {r.deal_id: r for r in session.scalars(select(BenefitRecord).where(BenefitRecord.id.in_(latest)))}
+
+
+def current_record(session: Session, deal_id: int) -> BenefitRecord | None:
+    return current_records(session, [deal_id]).get(deal_id)
+
+
+FROZEN = ("kb_version", "quantity", "unit", "figures", "inputs", "formulas", "counterfactual", "approximate")
+
+
+def record_state(session: Session, *, actor: Actor, deal: Deal, supplier: Firm, receiver: Firm, action: str,
+                 note: str | None = None, reference: str | None = None, record_id: int | None = None,
+                 ) -> BenefitRecord:
+    """Make one state change of the deal's benefit figures and freeze it in a new record.
+
+    The caller holds the deal's row lock. ``estimate`` freezes the plan (the agreed quantity) with today's
+    knowledge base; ``evidence`` freezes the documented deliveries to date with today's knowledge base;
+    ``verify`` signs off the current evidenced record ``record_id`` and copies its frozen figures (what the
+    verifier checked, even if the knowledge base has changed since); ``reject`` and ``withdraw`` return to the
+    plan's frozen figures (the latest estimate). Raises PermissionDenied (``policy.can_move_ledger``),
+    Conflict (wrong state, evidence changed meanwhile, nothing to evidence) or InvalidInput.
+    """
+    policy.require(policy.can_move_ledger(actor, supplier, receiver, action),
+                   "only the deal's parties estimate and evidence its benefits; only a verifier signs them off")
+    sources, target = LEDGER_TRANSITIONS[action]
+    current = current_record(session, deal.id or 0)
+    state = current.state if current is not None else None
+    if state not in sources:
+        raise Conflict(f"the benefits of deal {deal.id} are {state or 'not recorded yet'}; cannot {action} them",
+                       code="ledger_state")
+    record = BenefitRecord(deal_id=deal.id or 0, state=target, action=action, from_state=state, user_id=actor.id,
+                           note=note, reference=reference, kb_version="", quantity=0.0, unit=deal.unit)
+    if action in ("verify", "reject"):
+        assert current is not None
+        if record_id != current.id:
+            raise Conflict(f"the evidence of deal {deal.id} is now record {current.id}, not {record_id}: read it "
+                           "again before you sign it off", code="evidence_changed")
+        record.record_id = current.id
+    if action == "estimate":
+        frozen = snapshot(session, deal, deal_quantity(deal), "agreed_quantity")
+    elif action == "evidence":
+        found = evidence_of(session, deal)
+        if not found["deliveries"]:
+            raise Conflict("no delivery of this deal carries a document (weighbridge ticket, invoice, receipt or "
+                           "manifest number): there is nothing to evidence", code="no_evidence")
+        frozen = snapshot(session, deal, found["quantity"], "documented_deliveries")
+        days = [d["delivered_on"] for d in found["deliveries"]]
+        record.evidence = found
+        record.period_from, record.period_to = date.fromisoformat(min(days)), date.fromisoformat(max(days))
+    elif action == "verify":
+        assert current is not None
+        frozen = {k: getattr(current, k) for k in FROZEN}
+        record.evidence, record.period_from, record.period_to = current.evidence, current.period_from, \
+            current.period_to
+    else:  # reject, withdraw: back to the plan as it was frozen
+        if current is not None and action == "withdraw":
+            record.record_id = current.id
+        plan = session.scalar(select(BenefitRecord).where(BenefitRecord.deal_id == deal.id,
+                                                          BenefitRecord.action == "estimate")
+                              .order_by(BenefitRecord.id.desc()))
+        frozen = ({k: getattr(plan, k) for k in FROZEN} if plan is not None
+                  else snapshot(session, deal, deal_quantity(deal), "agreed_quantity"))
+    for key, value in frozen.items():
+        setattr(record, key, value)
+    session.add(record)
+    session.flush()
+    return record
+
+
+def withdraw_if_counted(session: Session, *, actor: Actor, deal: Deal, supplier: Firm, receiver: Firm,
+                        delivery: Delivery, reason: str) -> BenefitRecord | None:
+    """A voided or corrected delivery that the current evidenced or verified record counted withdraws that
+    record: the figures return to estimated (the record stays in the history)."""
+    current = current_record(session, deal.id or 0)
+    if current is None or current.state not in ("evidenced", "verified"):
+        return None
+    if delivery.id not in {d["id"] for d in current.evidence.get("deliveries", [])}:
+        return None
+    return record_state(session, actor=actor, deal=deal, supplier=supplier, receiver=receiver, action="withdraw",
+                        note=f"delivery {delivery.id}: {reason}")
 
 
 # --- regional overrides --------------------------------------------------------------------------------

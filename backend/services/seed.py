@@ -1,6 +1,10 @@
-"""The demo region: parks, accounts, permits and the streams file from ``seed_data/demo``.
+"""The demo region: parks, accounts, permits, the streams file, the firms' ledgers and a few deals from
+``seed_data/demo``.
 
-Everything upserts by natural key and writes only what differs, so seeding twice changes nothing.
+Everything upserts by natural key and writes only what differs, so seeding twice changes nothing. The deals
+(``deals.yaml``) are recorded through the deal services as the park manager who would record them (and the
+verifier who signs off), with every rule the API applies; a deal whose two listings already have one is
+skipped.
 """
 
 from dataclasses import dataclass
@@ -28,6 +32,7 @@ class SeedReport:
     streams: ImportSummary
     accounts: list[dict[str, Any]]
     ledger: dict[str, Any] | None = None
+    deals_created: int = 0
 
 
 def _yaml(path: Path) -> Any:
@@ -82,6 +87,66 @@ def seed_demo(*, session: Session, directory: Path = DEMO_DIR) -> SeedReport:
             users_created += 1
         accounts.append({"email": user_in.email, "password": user_in.password, "role": user_in.role})
     session.flush()
+    deals_file = directory / "deals.yaml"
+    deals_created = sum(_seed_deal(session, raw, firm_id) for raw in (_yaml(deals_file) if deals_file.exists() else []))
     return SeedReport(parks_created=created, parks_updated=updated, users_created=users_created,
-                      permits_created=permits_created, streams=streams, accounts=accounts, ledger=ledger)
+                      permits_created=permits_created, streams=streams, accounts=accounts, ledger=ledger,
+                      deals_created=deals_created)
+
+
+def _seed_deal(session: Session, raw: dict[str, Any], firm_id: Any) -> int:
+    """Record one deal of ``deals.yaml`` through the services (see the module docstring); 0 if it exists."""
+    from backend.audit import set_actor
+    from backend.models import Deal, Listing
+    from backend.schemas_deals import DealCreate, DealTerms, DealTransition, DeliveryCreate, LedgerTransition
+    from backend.services import deals
+
+    def listing(ref: dict[str, str]) -> int:
+        found = session.scalar(select(Listing.id).where(Listing.firm_id == firm_id(ref), Listing.ref == ref["ref"]))
+        if found is None:
+            raise ValueError(f"demo deal names listing {ref['ref']!r} of {ref['name']!r}, not in streams.csv")
+        return int(found)
+
+    def actor(email: str) -> Any:
+        user = session.scalar(select(User).where(User.email == email))
+        if user is None:
+            raise ValueError(f"demo deal names account {email!r}, not in users.yaml")
+        set_actor(session, user.id)
+        return users.actor_for(session, user)
+
+    supply = listing(raw["supply"] | {"name": raw["supply"]["firm"]})
+    demand = listing(raw["demand"] | {"name": raw["demand"]["firm"]})
+    if session.scalar(select(Deal.id).where(Deal.supply_listing_id == supply, Deal.demand_listing_id == demand)):
+        return 0
+    manager = actor(raw["manager"])
+    deal_id = deals.create_deal(session=session, actor=manager, deal_in=DealCreate(
+        supply_listing_id=supply, demand_listing_id=demand, quantity=raw["quantity"])).id or 0
+
+    def move(action: str) -> None:
+        deals.transition(session=session, actor=manager, deal_id=deal_id, move=DealTransition(action=action))
+
+    move("opt_in")
+    move("negotiate")
+    deals.update_terms(session=session, actor=manager, deal_id=deal_id, terms_in=DealTerms.model_validate(raw["terms"]))
+    move("agree")
+    if raw.get("status") in ("active", "completed"):
+        move("activate")
+
+    def deliver(items: list[dict[str, Any]]) -> None:
+        for item in items:
+            deals.add_delivery(session=session, actor=manager, deal_id=deal_id,
+                               delivery_in=DeliveryCreate.model_validate(item))
+
+    deliver(raw.get("deliveries", []))
+    for step in raw.get("ledger", []):
+        who = actor(step["by"]) if step.get("by") else manager
+        current = deals.ledger_records(session=session, actor=who, deal_id=deal_id)[-1]
+        deals.move_ledger(session=session, actor=who, deal_id=deal_id, move=LedgerTransition(
+            action=step["action"], note=step.get("note"), reference=step.get("reference"),
+            record_id=current.id if step["action"] in ("verify", "reject") else None))
+    actor(raw["manager"])
+    deliver(raw.get("later_deliveries", []))
+    set_actor(session, None)
+    session.flush()
+    return 1
 

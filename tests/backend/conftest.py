@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 PASSWORD = "correct-horse-battery"
-ROLES = ("admin", "pm_own", "pm_other", "fu_own", "fu_same_park", "fu_other", "planner")
+ROLES = ("admin", "pm_own", "pm_other", "fu_own", "fu_same_park", "fu_other", "planner", "verifier")
 
 
 @dataclass
@@ -76,6 +76,7 @@ def build_world(session: Any) -> World:
                                     ("fu_own", "firm_user", "firm_a1", []),
                                     ("fu_same_park", "firm_user", "firm_a2", []),
                                     ("fu_other", "firm_user", "firm_b1", []), ("planner", "planner", None, []),
+                                    ("verifier", "verifier", None, []),
                                     ("fu_own_colleague", "firm_user", "firm_a1", [])):
         accounts[key] = users.create_user(session=session, actor=None, user_in=UserCreate(
             email=f"{key.replace('_', '.')}@test.cn", name=key, role=role, password=PASSWORD,

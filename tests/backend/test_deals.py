@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from tests.backend.conftest import World
 
-ROLES = ("admin", "pm_own", "pm_other", "fu_own", "fu_same_park", "fu_other", "planner")
+ROLES = ("admin", "pm_own", "pm_other", "fu_own", "fu_same_park", "fu_other", "planner", "verifier")
 ACTIONS = ("opt_in", "negotiate", "agree", "activate", "complete", "decline", "cancel")
 # how the admin brings a fresh deal to each state
 PATHS: dict[str, tuple[str, ...]] = {
@@ -121,8 +121,8 @@ def _deal_in(world: World, market: dict[str, int], state: str, want: str = "want
 def _expected(role: str, action: str, state: str) -> int:
     if role in ("pm_other", "fu_other"):
         return 404  # neither firm is theirs: the deal does not exist for them
-    if role == "planner":
-        return 403  # planners read deals, never move them
+    if role in ("planner", "verifier"):
+        return 403  # planners and verifiers read deals, never move them
     if state not in VALID_FROM[action]:
         return 409
     return 200

@@ -52,6 +52,30 @@ def test_the_measured_deliveries_are_refused(client_as: Any, world: World, fly_a
     assert firm.get(f"/api/v1/deals/{fly_ash_deal}/ledger").json()["realised"]["quantity"] == 330_000
 
 
+def test_the_tolerance_is_the_operators_setting(client_as: Any, world: World, fly_ash_deal: int,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 10 % is a stated platform policy (ISX_DELIVERY_TOLERANCE), not a constant in the code: with 0 %
+    the agreed 300,000 t is the most a year takes without a reason, and the refusal names the setting's
+    share."""
+    from backend.config import get_settings
+
+    monkeypatch.setenv("ISX_DELIVERY_TOLERANCE", "0")
+    get_settings.cache_clear()
+    try:
+        firm = client_as("fu_own")
+        over = _deliver(firm, fly_ash_deal, "2026-03-01", 300_001)
+        assert over.status_code == 422 and "plus 0%" in over.json()["detail"][0]["msg"], over.text
+        assert over.json()["detail"][0]["ctx"]["tolerance"] == "0%"
+        assert _deliver(firm, fly_ash_deal, "2026-03-01", 300_000).status_code == 201
+        monkeypatch.setenv("ISX_DELIVERY_TOLERANCE", "1.5")
+        get_settings.cache_clear()
+        with pytest.raises(ValueError, match="delivery_tolerance"):
+            get_settings()
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
 def test_an_explicit_override_is_recorded_and_audited(client_as: Any, world: World, fly_ash_deal: int) -> None:
     from backend.db import new_session
     from backend.models import AuditLog, DealEvent

@@ -173,7 +173,30 @@ def test_csv_names_beside_codes_in_the_chosen_language(client_as: Any, world: Wo
     assert en[deal]["material_name"] == "Phosphogypsum"
     assert zh[deal]["mode_name"] and zh[deal]["mode_name"] != en[deal]["mode_name"]
     assert en[deal]["ratio_unit"] == "t/t"
+    # the state of the benefit figures, named beside the code
+    assert (zh[deal]["ledger_state"], zh[deal]["ledger_state_name"]) == ("estimated", "估算")
+    assert en[deal]["ledger_state_name"] == "estimated" and zh[deals_world["anonymous"]]["ledger_state"] == ""
     listings = _csv(admin, "listings", "?lang=en")
     assert {r["material_name"] for r in listings if r["material"] == "fly_ash"} == {"Coal fly ash"}
     # figures are rounded: no long binary fractions
     assert all(len(r["distance_km"].split(".")[-1]) <= 1 for r in en.values())
+
+
+def test_the_on_site_mode_and_families_are_named_from_the_backend_catalogue(client_as: Any, world: World) -> None:
+    """A same-site exchange has no knowledge-base transport mode: its name (and the material families') comes
+    from the backend's catalogue of its own codes, the one the pages read too, in the chosen language."""
+    from backend.i18n import catalogue
+    from tests.backend.test_deals import add_listing, seed_deal
+
+    with unit_of_work(world) as (session, admin):
+        have = add_listing(session, admin, world["site_a2"], "have", "fly_ash", 1_000)
+        want = add_listing(session, admin, world["site_a2"], "want", "fly_ash", 1_000)
+        deal = seed_deal(session, admin, have, want, 500)
+    admin = client_as("admin")
+    for lang in ("zh", "en"):
+        row = next(r for r in _csv(admin, "deals", f"?lang={lang}") if int(r["id"]) == deal)
+        assert row["mode"] == "on_site" and row["mode_name"] == catalogue(lang)["mode.on_site"]
+        families = [r for r in _csv(admin, "kpis", f"?lang={lang}") if r["row"] == "family"]
+        ash = next(r for r in families if r["code"] == "ash")
+        assert ash["label"] == catalogue(lang)["family.ash"]
+    assert catalogue("zh")["mode.on_site"] != catalogue("en")["mode.on_site"]

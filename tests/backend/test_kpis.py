@@ -22,8 +22,12 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def test_the_demo_region_kpis_equal_a_hand_calculation(app: Any) -> None:
     """By hand from seed_data (never from the service's code): a firm's material with a complete ledger year
-    counts its ledger (2025: the 2026 months are only January to October); otherwise its active haves. No
-    deals in the demo, so the official rate is utilised ÷ (generated + earlier stock utilised)."""
+    counts its ledger (2025: the 2026 months are only January to October); otherwise its active haves. The
+    demo's deals (deals.yaml) all started in 2026, after the ledger year: their 2026 deliveries add to the
+    utilisation (official rate), their agreed quantities to the planned rate; the tonnes they kept out of
+    landfill are verified, evidenced or estimated as the deal's ledger steps and documents say."""
+    import yaml
+
     from backend.services import seed
 
     with unit_of_work() as (session, _):
@@ -48,7 +52,8 @@ def test_the_demo_region_kpis_equal_a_hand_calculation(app: Any) -> None:
             acc[0] += g
             acc[1] += u
             acc[2] += st
-    for r in _rows(ROOT / "seed_data/demo/streams.csv"):
+    streams = _rows(ROOT / "seed_data/demo/streams.csv")
+    for r in streams:
         if r["kind"] != "have" or (r["status"] or "active") != "active" or not r["material"]:
             continue
         if (r["park"], r["firm"], r["material"]) in with_ledger:
@@ -58,6 +63,30 @@ def test_the_demo_region_kpis_equal_a_hand_calculation(app: Any) -> None:
         gen[(m["family"], m["unit"])] += float(r["quantity"])
         by_material[r["material"]][0] += float(r["quantity"])
         by_park_material[(r["park"], r["material"])][0] += float(r["quantity"])
+    # the deals: 2026 deliveries on top of the 2025 ledger, agreed quantities planned
+    material_of = {(r["park"], r["firm"], r["ref"]): r["material"] for r in streams}
+    delivered: dict[tuple[str, str], float] = defaultdict(float)
+    delivered_at: dict[tuple[str, str], float] = defaultdict(float)  # (park, material) -> delivered
+    committed: dict[tuple[str, str], float] = defaultdict(float)
+    tonnes_by_state: dict[str, float] = defaultdict(float)
+    demo_deals = yaml.safe_load((ROOT / "seed_data/demo/deals.yaml").read_text(encoding="utf-8"))
+    assert len(demo_deals) >= 3
+    for d in demo_deals:
+        sup = d["supply"]
+        m = materials[material_of[(sup["park"], sup["firm"], sup["ref"])]]
+        key = (m["family"], m["unit"])
+        committed[key] += d["terms"]["agreed_quantity"]
+        steps = [step["action"] for step in d.get("ledger", [])]
+        state = "verified" if steps[-1:] == ["verify"] else ("evidenced" if steps[-1:] == ["evidence"] else None)
+        diverted = m["unit"] == "t" and m["form"] not in ("heat", "gas", "electricity")  # kept out of landfill
+        for x in d.get("deliveries", []) + d.get("later_deliveries", []):
+            assert str(x["delivered_on"]).startswith("2026")
+            delivered[key] += x["quantity"]
+            delivered_at[(sup["park"], m["id"])] += x["quantity"]
+            counted = state is not None and x.get("document_ref") and x in d.get("deliveries", [])
+            if diverted:
+                tonnes_by_state[state if counted else "estimated"] += x["quantity"]
+    assert set(tonnes_by_state) == {"estimated", "evidenced", "verified"}  # the demo shows every state
 
     from fastapi.testclient import TestClient
 
@@ -74,7 +103,16 @@ def test_the_demo_region_kpis_equal_a_hand_calculation(app: Any) -> None:
         assert f["generation"] == pytest.approx(value), key
         assert f["utilised_baseline"] == pytest.approx(used[key]), key
         assert f["stock_drawdown"] == pytest.approx(stock[key]), key
-        assert f["rate_official"] == pytest.approx(used[key] / (value + stock[key])), key
+        assert (f["delivered_on_top"], f["committed"]) == (pytest.approx(delivered[key]),
+                                                          pytest.approx(committed[key])), key
+        assert f["rate_baseline"] == pytest.approx(used[key] / (value + stock[key])), key
+        assert f["rate_official"] == pytest.approx((used[key] + delivered[key]) / (value + stock[key])), key
+        assert f["rate_planned"] == pytest.approx((used[key] + committed[key]) / (value + stock[key])), key
+    assert delivered[("slag", "t")] and delivered[("gypsum", "t")] and committed[("heat", "GJ")]
+    # the tonnes kept out of landfill by the state of their figures
+    states = {r["state"]: r for r in region["totals"]["realised_by_state"]}
+    assert {k: v["landfill_diverted_t"] for k, v in states.items()} == pytest.approx(dict(tonnes_by_state))
+    assert region["totals"]["planned_state"] == "estimated"
     # the ash family in t by hand: fly ash, bottom ash and gasification slag of six parks
     ash = got[("ash", "t")]
     assert ash["generation"] == pytest.approx(
@@ -99,13 +137,18 @@ def test_the_demo_region_kpis_equal_a_hand_calculation(app: Any) -> None:
             "phosphogypsum", "byproduct_gypsum", "red_mud", "carbide_slag", "tailings")
     shanxi = [sum(v[i] for (park, mat), v in by_park_material.items() if park in ("gujiao", "taiyuan") and mat in bulk)
               for i in range(3)]
+    shanxi_deals = sum(q for (park, mat), q in delivered_at.items() if park in ("gujiao", "taiyuan") and mat in bulk)
+    assert shanxi_deals == 40_000  # the coal gangue to the brick works
     assert targets["shanxi_bulk_industrial_solid_waste_2025"]["generation"] == pytest.approx(shanxi[0])
     assert targets["shanxi_bulk_industrial_solid_waste_2025"]["rate_official"] == pytest.approx(
-        shanxi[1] / (shanxi[0] + shanxi[2]))
+        (shanxi[1] + shanxi_deals) / (shanxi[0] + shanxi[2]))
     # the demonstration-base target counts only the demonstration base (caofeidian)
     base = [sum(v[i] for (park, mat), v in by_park_material.items() if park == "caofeidian" and mat in bulk)
             for i in range(3)]
+    base_deals = sum(q for (park, mat), q in delivered_at.items() if park == "caofeidian" and mat in bulk)
     assert targets["demonstration_base_2025"]["generation"] == pytest.approx(base[0])
+    assert targets["demonstration_base_2025"]["rate_official"] == pytest.approx(
+        (base[1] + base_deals) / (base[0] + base[2]))
     assert "yunnan_phosphogypsum_2025" not in targets  # no park in Yunnan
     # every aggregate says how many firms stand behind it
     assert all(x["firms"] >= 1 for x in (region, *region["families"], *region["targets"], *region["materials"]))

@@ -1,7 +1,8 @@
 """The permission matrix: every endpoint × every role × own or other's object gets the right answer.
 
 Roles are seen from firm_a1 in park_a: ``pm_own`` manages park_a, ``pm_other`` park_b; ``fu_own`` works for
-firm_a1, ``fu_same_park`` for another firm of park_a, ``fu_other`` for a firm of park_b.
+firm_a1, ``fu_same_park`` for another firm of park_a, ``fu_other`` for a firm of park_b; ``verifier`` signs off
+the evidence of deals' benefits (test_permissions_ledger.py) and reads no more than any signed-in user else.
 """
 
 from collections.abc import Callable
@@ -47,7 +48,7 @@ CASES: list[tuple[str, str, str, Body, dict[str, int]]] = [
     ("list listings", "GET", "/api/v1/listings", None, {"*": 200}),
     ("read public listing", "GET", "/api/v1/listings/{l_public}", None, {"*": 200}),
     ("read park listing", "GET", "/api/v1/listings/{l_park}", None,
-     {"pm_other": 404, "fu_other": 404, "*": 200}),
+     {"pm_other": 404, "fu_other": 404, "verifier": 404, "*": 200}),
     ("read anonymous listing", "GET", "/api/v1/listings/{l_anon}", None, {"*": 200}),
     ("read private listing", "GET", "/api/v1/listings/{l_private}", None, {"admin": 200, "fu_own": 200, "*": 404}),
     ("read draft listing", "GET", "/api/v1/listings/{l_draft}", None,

@@ -51,28 +51,83 @@ def test_a_delivery_is_refused_voided_and_re_recorded_on_the_deal_page(page_clie
     assert "交付已更正并重新登记" in fixed.text and f"（更正第 {delivery_id} 条）" in fixed.text
 
 
+def _demo_runs() -> dict[str, int]:
+    """A match run over the demo's caofeidian park (admin) and a what-if pair over it (planner: the base and
+    the park without its steelworks), run to the end."""
+    from sqlalchemy import select
+
+    from backend.models import Firm, MatchRun, Park, User
+    from backend.schemas_deals import RunCreate
+    from backend.services import runs, users
+    from tests.backend.test_deals import unit_of_work
+
+    with unit_of_work() as (session, _):
+        park = session.scalar(select(Park).where(Park.code == "caofeidian"))
+        steel = session.scalar(select(Firm).where(Firm.name == "曹妃甸鑫港钢铁有限公司"))
+        admin = users.actor_for(session, session.scalar(select(User).where(User.email == "admin@isx-demo.cn")))
+        planner = users.actor_for(session, session.scalar(select(User).where(User.email == "planner@isx-demo.cn")))
+        scope = {"park_ids": [park.id]}
+        made = {
+            "match": runs.start_run(session=session, actor=admin, run_in=RunCreate.model_validate({"scope": scope})),
+            "base": runs.start_run(session=session, actor=planner, run_in=RunCreate.model_validate(
+                {"kind": "what_if", "scope": scope})),
+            "variant": runs.start_run(session=session, actor=planner, run_in=RunCreate.model_validate(
+                {"kind": "what_if", "scope": scope, "what_if": {"remove_firm_ids": [steel.id]}})),
+        }
+        ids = {k: run.id or 0 for k, run in made.items()}
+    for run_id in ids.values():
+        runs.execute_run(run_id)
+    runs.wait_for_runs()
+    with unit_of_work() as (session, _):
+        for run_id in ids.values():
+            run = session.get(MatchRun, run_id)
+            assert run is not None and run.status == "succeeded", run.error if run else run_id
+    return ids
+
+
 def test_no_page_of_the_demo_sums_across_unit_families(web_app: object, engine: object) -> None:
     """Every quantity a page shows carries its unit (t, GJ or m³) through the one ``qty`` macro, every number in
-    a figure column is a quantity, a rate, a count or money, and no sum of t with GJ or m³ appears anywhere."""
+    a figure column is a quantity, a rate, a count, money or a factor with its unit, and no sum of t with GJ or
+    m³ appears anywhere: the KPI, park and download pages, a match run's page, every demo deal's page (with its
+    deliveries, frozen benefit records and counterfactual) and a what-if comparison."""
     import re
 
+    from sqlalchemy import select
+
+    from backend.models import Deal
     from backend.services import seed
     from tests.backend.test_deals import unit_of_work
     from tests.web.conftest import csrf_of
 
     with unit_of_work() as (session, _):
         seed.seed_demo(session=session)
+        deal_ids = list(session.scalars(select(Deal.id).order_by(Deal.id)))
+    assert len(deal_ids) >= 3
+    runs = _demo_runs()
     pages: list[str] = []
-    for email, password in (("admin@isx-demo.cn", "admin-demo-2026"), ("planner@isx-demo.cn", "planner-demo-2026")):
+    planner_paths = ["/kpis", "/kpis?province=山西省", "/kpis?year=2025", "/downloads",
+                     *(f"/parks/{i}" for i in range(1, 7)), "/deals", *(f"/deals/{i}" for i in deal_ids),
+                     f"/whatif/{runs['base']}/{runs['variant']}"]
+    for email, password, paths in (
+            ("admin@isx-demo.cn", "admin-demo-2026", [*planner_paths, f"/runs/{runs['match']}"]),
+            ("planner@isx-demo.cn", "planner-demo-2026", planner_paths),
+            ("manager.jjj@isx-demo.cn", "manager-demo-2026", [f"/runs/{runs['match']}", "/kpis"])):
         client = TestClient(web_app, follow_redirects=False)  # type: ignore[arg-type]
         assert client.post("/login", data={"email": email, "password": password}).status_code == 303
         client.headers["X-CSRF-Token"] = csrf_of(client)
-        paths = ["/kpis", "/kpis?province=山西省", "/kpis?year=2025", "/downloads"]
-        paths += [f"/parks/{i}" for i in range(1, 7)]
+        shown = {}
         for path in paths:
             answer = client.get(path)
-            assert answer.status_code == 200, path
-            pages.append(answer.text)
+            assert answer.status_code == 200, (email, path)
+            shown[path] = answer.text
+        pages.extend(shown.values())
+        if "/deals" in shown:  # the demo's figures are real: a verified deal, benefits by state, a comparison
+            assert any('data-ledger-state="verified"' in shown[f"/deals/{i}"] for i in deal_ids)
+            assert 'data-testid="kpi-states"' in shown["/kpis"]
+            compare = shown[f"/whatif/{runs['base']}/{runs['variant']}"]
+            assert 'data-done="true"' in compare and 'data-testid="compare"' in compare
+        if f"/runs/{runs['match']}" in shown:
+            assert 'data-testid="run-proposals"' in shown[f"/runs/{runs['match']}"]
         region = client.get("/api/v1/kpis", params={"group_by": "region"}).json()["groups"][0]
     by_unit: dict[str, float] = {}
     for f in region["families"]:
@@ -89,3 +144,17 @@ def test_no_page_of_the_demo_sums_across_unit_families(web_app: object, engine: 
             bare = re.sub(r"<data\b.*?</data>", "", cell, flags=re.S)
             bare = re.sub(r"<[^>]+>", "", bare)
             assert not re.search(r"\d", bare.replace("CO₂", "")), cell
+
+
+def test_the_downloads_page_offers_the_report_of_the_chosen_park_or_province(
+        page_client: Callable[[str], TestClient], world: World) -> None:
+    planner = page_client("planner")
+    none = planner.get("/downloads")
+    assert 'data-testid="report-needs-scope"' in none.text and 'data-export="report"' not in none.text
+    park = planner.get(f"/downloads?park_id={world['park_a']}")
+    assert f'href="/api/v1/exports/report.xlsx?park_id={world["park_a"]}"' in park.text
+    province = planner.get("/downloads?province=河北省&lang=en")
+    assert 'href="/api/v1/exports/report.xlsx?province=%E6%B2%B3%E5%8C%97%E7%9C%81"' in province.text
+    assert "Report for the management committee (XLSX)" in province.text
+    report = planner.get(f"/api/v1/exports/report.xlsx?park_id={world['park_a']}", headers={"HX-Request": ""})
+    assert report.status_code == 200 and report.content[:2] == b"PK"  # a zip: the XLSX container

@@ -5,13 +5,14 @@ from pathlib import Path
 
 import pytest
 
+from backend.i18n import catalogue as backend_catalogue
 from backend.kb import get_kb
-from backend.models import KINDS, LOGISTICS, ROLES, STATUSES, VISIBILITIES
-from backend.services import ledger
+from backend.models import KINDS, LEDGER_ACTIONS, LEDGER_STATES, LOGISTICS, ROLES, STATUSES, VISIBILITIES
+from backend.services import baseline, ledger
 from matching.result import BINDING_CODES
 from web.errors import TITLES
 from web.forms import ERROR_KEYS, STATE_KEYS
-from web.i18n import LOCALES, Translator, catalogue, pick_locale
+from web.i18n import LOCALES, Translator, catalogue, own_catalogue, pick_locale
 
 pytestmark = pytest.mark.nodb
 
@@ -24,7 +25,15 @@ DYNAMIC = {
     "family.": tuple(get_kb().families()),
     "mode.": (*get_kb().transport_modes, "on_site"), "explain.binding.": (*BINDING_CODES, "none"),
     "ledger.src.": tuple(ledger.FIXED_SOURCES),
-    "ledger.in.": tuple(re.findall(r'LedgerInput\(name="(\w+)"', Path(ledger.__file__).read_text(encoding="utf-8"))),
+    "ledger_state.": LEDGER_STATES, "benefit.state_note.": LEDGER_STATES, "benefit.action.": LEDGER_ACTIONS,
+    "benefit.note.": LEDGER_ACTIONS, "benefit.do.": ("evidence", "verify", "reject"),
+    "deal.done.ledger_": ("evidence", "verify", "reject"),
+    # every error and warning code of the ledger import (backend/services/baseline.py) has its words
+    "err.": tuple(c for c in re.findall(r'"(ledger_[a-z_]+)"', Path(baseline.__file__).read_text(encoding="utf-8"))
+                  if c != "ledger_unbalanced"),
+    "warn.": ("ledger_unbalanced", "quantity_outlier"),
+    "ledger.in.": tuple(re.findall(r'(?:LedgerInput\(name=|_quantity_input\()"(\w+)"',
+                                   Path(ledger.__file__).read_text(encoding="utf-8"))),
 }
 
 
@@ -39,11 +48,20 @@ def used_keys() -> set[str]:
     return keys
 
 
-def test_both_languages_have_the_same_keys() -> None:
-    zh, en = catalogue("zh"), catalogue("en")
+@pytest.mark.parametrize("which", [own_catalogue, backend_catalogue], ids=["web", "backend"])
+def test_both_languages_have_the_same_keys(which: object) -> None:
+    zh, en = which("zh"), which("en")  # type: ignore[operator]
     assert set(zh) - set(en) == set(), "keys only in zh.yaml"
     assert set(en) - set(zh) == set(), "keys only in en.yaml"
     assert all(text.strip() for text in (*zh.values(), *en.values()))
+
+
+def test_a_key_lives_in_one_catalogue_only() -> None:
+    """The backend's names of its codes (backend/i18n) and the web UI's texts (web/i18n) never repeat a key:
+    a code has one name wherever it is shown or exported."""
+    for locale in LOCALES:
+        assert set(own_catalogue(locale)) & set(backend_catalogue(locale)) == set(), locale
+        assert catalogue(locale)["mode.on_site"] == backend_catalogue(locale)["mode.on_site"]
 
 
 def test_every_key_used_by_the_code_exists() -> None:

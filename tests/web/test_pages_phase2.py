@@ -471,7 +471,8 @@ def test_downloads_link_the_exports(page_client: Callable[[str], TestClient], wo
     page = planner.get("/downloads", params={"province": "河北省"}, headers={"HX-Request": ""})
     assert page.status_code == 200
     hrefs = re.findall(r'href="(/api/v1/exports/[^"]+)"', page.text)
-    assert len(hrefs) == 7 and any(h.startswith("/api/v1/exports/map.geojson?province=") for h in hrefs)
+    assert len(hrefs) == 8 and any(h.startswith("/api/v1/exports/map.geojson?province=") for h in hrefs)
+    assert any(h.startswith("/api/v1/exports/report.xlsx?province=") for h in hrefs)  # the 管委会 report
     for href in hrefs:
         answer = planner.get(href.replace("&amp;", "&"), headers={"HX-Request": ""})
         assert answer.status_code == 200, href

@@ -1,7 +1,9 @@
 """Message catalogues of the web UI: Chinese (default) and English, one flat YAML file per language.
 
 Templates and page code look texts up by key (``t("nav.home")``); ``tests/web/test_i18n.py`` checks that
-both catalogues hold the same keys and that every key used in the code exists.
+both catalogues hold the same keys and that every key used in the code exists. Beneath them lies the backend's
+catalogue of the names of its own codes (``backend.i18n``: material families, the ``on_site`` mode, benefit-ledger
+states...), which the exports use too: a code has one name everywhere, and a key lives in one catalogue only.
 """
 
 from functools import cache
@@ -11,6 +13,8 @@ from typing import Any
 import yaml
 from starlette.requests import Request
 
+from backend.i18n import catalogue as backend_catalogue
+
 LOCALES: tuple[str, ...] = ("zh", "en")
 DEFAULT_LOCALE = "zh"
 LANG_COOKIE = "isx_lang"
@@ -19,11 +23,18 @@ CATALOGUE_DIR = Path(__file__).resolve().parent
 
 
 @cache
-def catalogue(locale: str) -> dict[str, str]:
+def own_catalogue(locale: str) -> dict[str, str]:
+    """The web UI's own texts (``web/i18n/<locale>.yaml``)."""
     data = yaml.safe_load((CATALOGUE_DIR / f"{locale}.yaml").read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{locale}.yaml must be a mapping of key to text")
     return {str(k): str(v) for k, v in data.items()}
+
+
+@cache
+def catalogue(locale: str) -> dict[str, str]:
+    """Every text a page may show: the web UI's own and the backend's names of its codes."""
+    return backend_catalogue(locale) | own_catalogue(locale)
 
 
 class Translator:

@@ -26,6 +26,7 @@ from backend.schemas_deals import (
     DeliveryCorrection,
     DeliveryCreate,
     DeliveryVoid,
+    LedgerTransition,
 )
 from backend.services import deals as deals_svc
 from backend.services import listings as listings_svc
@@ -154,8 +155,10 @@ def deal_context(session: Session, viewer: Viewer, deal_id: int) -> dict[str, An
             proposal = deals_svc.get_proposal(session=session, actor=viewer.actor, proposal_id=deal.proposal_id)
         except NotFound:
             proposal = None
+    records = deals_svc.ledger_records(session=session, actor=viewer.actor, deal_id=deal_id)
     return {
         "deal": deal, "ledger": ledger, "ledger_error": ledger_error, "proposal": proposal,
+        "records": records, "record": records[-1] if records else None,
         "events": deals_svc.events(session=session, actor=viewer.actor, deal_id=deal_id),
         "notes": deals_svc.list_notes(session=session, actor=viewer.actor, deal_id=deal_id),
         "deliveries": deals_svc.list_deliveries(session=session, actor=viewer.actor, deal_id=deal_id),
@@ -290,6 +293,17 @@ def deal_delivery_correct(request: Request, session: SessionDep, viewer: Current
     return _apply(request, session, viewer, deal_id, f"correct-{delivery_id}", values, DeliveryCorrection,
                   lambda c: deals_svc.correct_delivery(session=session, actor=viewer.actor, deal_id=deal_id,
                                                        delivery_id=delivery_id, correction=c), "delivery_correct")
+
+
+@router.post("/deals/{deal_id}/ledger")
+def deal_ledger_move(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: int,
+                     form: Form) -> Response:
+    """Evidence (a party), verify or reject (a verifier) the deal's benefit figures."""
+    values = {k: form.get(k, "") for k in ("action", "record_id", "note", "reference")}
+    name = f"ledger-{values['action']}" if values["action"] in ("evidence", "verify", "reject") else "ledger"
+    return _apply(request, session, viewer, deal_id, name, values, LedgerTransition,
+                  lambda move: deals_svc.move_ledger(session=session, actor=viewer.actor, deal_id=deal_id,
+                                                     move=move), f"ledger_{values['action']}")
 
 
 @router.post("/deals/{deal_id}/approval")

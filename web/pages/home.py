@@ -9,7 +9,9 @@ from starlette.responses import Response
 
 from backend import policy
 from backend.api.deps import SessionDep
+from backend.kb import get_kb
 from backend.models import Firm, Listing, Park, Site, User
+from backend.services import deals as deals_svc
 from web.deps import CurrentViewer, Viewer, managed_parks
 from web.templating import render
 
@@ -52,6 +54,10 @@ def home(request: Request, session: SessionDep, viewer: CurrentViewer) -> Respon
         parks = managed_parks(session, viewer) if viewer.role == "park_manager" else \
             list(session.scalars(select(Park).order_by(Park.id)))
         context["parks"] = park_rows(session, viewer, parks)
+        if viewer.role == "verifier":  # the deals whose evidence awaits a verifier
+            context["awaiting"], _ = deals_svc.list_deals(session=session, actor=viewer.actor,
+                                                          ledger_state="evidenced", limit=100)
+            context["materials"] = get_kb().materials
         if viewer.role == "park_manager":
             park_ids = [p.id for p in parks]
             context["firm_users"] = session.scalar(

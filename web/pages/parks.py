@@ -17,13 +17,14 @@ from backend.errors import InvalidInput, NotFound, PermissionDenied
 from backend.kb import get_kb
 from backend.models import Park
 from backend.schemas import ImportSummary
+from backend.services import baseline as baseline_svc
 from backend.services import firms as firms_svc
 from backend.services import imports as imports_svc
 from backend.services import kpis as kpis_svc
 from backend.services import listings as listings_svc
 from backend.services import plausibility
 from web.deps import CurrentViewer, Viewer, managed_parks, page_context, require_role
-from web.forms import domain_errors
+from web.forms import Errors, domain_errors
 from web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -71,7 +72,11 @@ def park_page(request: Request, session: SessionDep, viewer: CurrentViewer, park
         "park": park, "firms": firms, "per_firm": per_firm, "families": group["families"],
         "targets": group["targets"], "year": figures["year"], "chart": chart, "listing_count": len(listings),
         "materials": kb.materials,
-        "to_check": plausibility.outlier_listings(session=session, actor=viewer.actor, park_id=park_id)})
+        "to_check": plausibility.outlier_listings(session=session, actor=viewer.actor, park_id=park_id),
+        "series_year": baseline_svc.series(session=session, actor=viewer.actor, period="year",
+                                           park_id=park_id)["points"],
+        "series_month": baseline_svc.series(session=session, actor=viewer.actor, period="month",
+                                            park_id=park_id)["points"]})
 
 
 # --- bulk import ---------------------------------------------------------------------------------------
@@ -102,6 +107,18 @@ async def _upload(request: Request) -> tuple[bytes, str, dict[str, str]]:
     return data, fields.get("filename") or "upload.csv", fields
 
 
+def upload_errors(data: bytes) -> Errors:
+    """An uploaded file's own problems, before any row is read: none chosen, or beyond the size limit."""
+    limit = get_settings().max_upload_bytes
+    if not data:
+        return domain_errors(InvalidInput.at(("body", "file"), "choose a CSV or XLSX file", "missing"))
+    if len(data) > limit:
+        errors = domain_errors(InvalidInput.at(("body", "file"), f"larger than {limit} bytes", "too_large"))
+        errors["file"].values = {"limit": limit}
+        return errors
+    return {}
+
+
 def _park_id(fields: dict[str, str], parks: list[Park]) -> int | None:
     raw = fields.get("park_id", "")
     return next((p.id for p in parks if str(p.id) == raw), None)
@@ -123,14 +140,9 @@ def _import(request: Request, session: Session, viewer: Viewer, data: bytes, fil
     confirm = fields.get("confirm") == "1"
     context: dict[str, Any] = {"parks": parks, "filename": filename, "park_id": _park_id(fields, parks),
                                "summary": None, "errors": {}, "confirmed": False}
-    limit = get_settings().max_upload_bytes
-    if not data:
-        context["errors"] = domain_errors(InvalidInput.at(("body", "file"), "choose a CSV or XLSX file", "missing"))
-        return render(request, "import.html", context, block="result", status_code=422)
-    if len(data) > limit:
-        context["errors"] = domain_errors(InvalidInput.at(("body", "file"), f"larger than {limit} bytes",
-                                                          "too_large"))
-        context["errors"]["file"].values = {"limit": limit}
+    problems = upload_errors(data)
+    if problems:
+        context["errors"] = problems
         return render(request, "import.html", context, block="result", status_code=422)
     summary: ImportSummary
     try:

@@ -86,10 +86,12 @@ def kpis_page(request: Request, session: SessionDep, viewer: CurrentViewer, prov
                       "name": name_of(park_of[g["key"]]) if g["key"] in park_of else g["name"]}
                  for g in by_park["groups"]]
     series = baseline_svc.series(session=session, actor=viewer.actor, period="year", province=province)
+    monthly = baseline_svc.series(session=session, actor=viewer.actor, period="month", province=province)
     return render(request, "kpis.html", {
         "province": province, "provinces": provinces, "year": region["year"], "targets": targets,
         "families": group["families"] if group else [], "totals": group["totals"] if group else None,
         "approximate": region["approximate"], "park_rows": park_rows, "series": series["points"],
+        "series_month": monthly["points"],
         "charts": kpi_charts(t, targets, park_rows, context["locale"]), "materials": get_kb().materials})
 
 
@@ -236,6 +238,10 @@ def downloads_page(request: Request, session: SessionDep, viewer: CurrentViewer,
             query["group_by"] = group_by
         files.append({"name": name, "key": key,
                       "href": f"/api/v1/exports/{name}" + ("?" + urlencode(query) if query else "")})
-    return render(request, "downloads.html", {"files": files, "parks": parks, "park_id": park_id,
+    # the management committee's report is of one park or one province (the park when both are chosen)
+    report_scope = {"park_id": park_id} if park_id is not None else ({"province": province} if province else None)
+    report = {"name": "report.xlsx", "key": "report",
+              "href": f"/api/v1/exports/report.xlsx?{urlencode(report_scope)}" if report_scope else None}
+    return render(request, "downloads.html", {"files": files, "report": report, "parks": parks, "park_id": park_id,
                                               "province": province, "group_by": group_by,
                                               "provinces": sorted({p.province for p in parks})})
