@@ -51,10 +51,11 @@ def uniform_few(n_streams: int, *, seed: int = 0, mixed: bool = False, max_km: f
         Perturb some rules' ratios so that cycles of rules disagree (not a pure network after scaling).
     max_km : float, optional
         Stated maximum distance of every material (sets the number of candidate pairs); default 350 km at
-        10,000 streams (~350k pairs), shrinking as ``(10,000 / n)^0.18`` above (~1.5M pairs at 100,000).
+        10,000 streams (~350k pairs), shrinking as ``(10,000 / n)^0.68`` above, so that pairs grow about as
+        ``n^0.64`` (~1.5M pairs at 100,000, as the cities families; pairs ∝ n² · max_km²).
     """
     if max_km is None:
-        max_km = 350.0 * min(1.0, 10_000 / n_streams) ** 0.18
+        max_km = 350.0 * min(1.0, 10_000 / n_streams) ** 0.68
     rng = np.random.default_rng(seed)
     n_sup = n_streams // 2
     n_dem = n_streams - n_sup
