@@ -258,7 +258,8 @@ def _match(scenario: Scenario | str | Mapping[str, Any], *, mode: str, objective
     solved = build_and_solve(scenario, econ, weights, workers=workers, decompose=decompose)
     cands, sol = solved.cands, solved.solution
     if pipes == "paid":  # pipeline links charged for the pipe they need at the flow they carry (matching.pipes)
-        cands, sol = pay_for_pipes(cands, sol, econ, weights, workers=workers, decompose=decompose)
+        cands, sol = pay_for_pipes(cands, sol, econ, weights, scenario=scenario, workers=workers,
+                                  decompose=decompose)
     t_solve = time.perf_counter()
     kind = objective if isinstance(objective, str) else "weighted"
     result = assemble_result(scenario, econ, cands, sol.flow, status="optimal", solver=sol.solver,
@@ -266,6 +267,7 @@ def _match(scenario: Scenario | str | Mapping[str, Any], *, mode: str, objective
                              seconds={"load": t_load - t0, "candidates": solved.candidate_seconds,
                                       "solve": t_solve - t_load - solved.candidate_seconds, "total": 0.0})
     result.stats.seconds["total"] = round(time.perf_counter() - t0, 4)
+    result.stats.extra["pipes"] = pipes
     result.stats.extra["classes"] = sol.classes
     result.stats.extra["network_components"] = sol.network_components
     result.stats.extra["lp_components"] = sol.lp_components

@@ -92,6 +92,8 @@ def evaluate(scenario: Scenario, result: MatchResult | Mapping[str, Any], *, rel
     econ = resolve_economics(scenario)
     kb = scenario.knowledge_base
     milp = data.get("model") == "milp"
+    # pipes paid at the flow they carry (matching.pipes): a mode is compared with a pipe sized for the link's flow
+    paid = not milp and (data.get("stats") or {}).get("pipes") == "paid"
     per_link_fixed = scenario.parameters.milp.fixed_cost_per_link if milp else 0.0
     problems: list[str] = []
     sites = scenario.site_map()
@@ -147,6 +149,8 @@ def evaluate(scenario: Scenario, result: MatchResult | Mapping[str, Any], *, rel
         both = frozenset(site_s.access) & frozenset(site_d.access)
         parts_in = link.get("breakdown") or {}
         sized_for = None if milp else parts_in.get("capacity")  # a pipe sized for the flow it carries
+        if sized_for is None and paid and q > 0:
+            sized_for = q  # another mode was chosen over a pipe that would be sized for this flow
         pair = _Pair(econ, s, d, rule, stated, gc, econ.circuity(site_s.province), same,
                      None if sized_for is None else float(sized_for))
         le = pair.figures(None if link["mode"] == ON_SITE else link["mode"], math.inf, frozenset())

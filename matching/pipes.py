@@ -5,8 +5,10 @@ The linear model charges a pipeline link its annualised capex spread over ``U``,
 ``U`` over such a link, the pipe would cost more than the link was charged; proposing it would tell a planner
 a pipe pays when it does not. So the link is re-priced for the pipe it needs — sized for the flow ``q`` it
 carries: ``capex(q) · D`` a year, ``capex(q) · D / q`` per unit — and the parts of the problem it touches are
-solved again; links that cannot pay even so drop out. Capacities only fall and links only leave, so the rounds
-end (after :data:`MAX_ROUNDS` any link still short is dropped and its part solved once more).
+solved again; links that cannot pay even so drop out. A pair whose pipe, sized for its flow, pays less than
+another mode allowed between its sites (a truck or a train charges no capex) switches to that mode, as a
+planner would, with that mode's capacity. Capacities only fall, links only leave or lose their pipe, so the
+rounds end (after :data:`MAX_ROUNDS` any link still short is dropped and its part solved once more).
 
 The answer is the exact, certified optimum of the last LP, every pipeline link in it is charged its full pipe
 (``fixed`` = ``capex(q) · D``, what the MILP would charge for that link), and so its objective is the value of
@@ -22,12 +24,16 @@ import numpy as np
 import numpy.typing as npt
 
 from matching.candidates import CandidateSet
-from matching.economics import Economics
+from matching.economics import Economics, LinkEconomics, link_economics
+from matching.geo import haversine_km
+from matching.scenario import Scenario
 from matching.solve import LinearSolution, arc_components, solve_linear
 
-__all__ = ["MAX_ROUNDS", "pay_for_pipes"]
+__all__ = ["MAX_ROUNDS", "Reprice", "pay_for_pipes", "scenario_repricer"]
 
 FloatArray = npt.NDArray[np.float64]
+# a candidate's figures by its best allowed mode, a pipe sized for the given flow (None: the full capacity)
+Reprice = Callable[[int, float | None, str | None], LinkEconomics | None]
 MAX_ROUNDS = 8
 SHORT = 1e-6  # a link carrying less than (1 − SHORT) of its capacity is short
 
@@ -37,10 +43,39 @@ def _short(cands: CandidateSet, flow: FloatArray) -> npt.NDArray[np.bool_]:
     return (cands.fixed > 0) & (flow > tol) & (flow < cands.capacity * (1.0 - SHORT))
 
 
-def _resized(cands: CandidateSet, econ: Economics, arcs: npt.NDArray[np.int64], flow: FloatArray) -> CandidateSet:
-    """The candidates with the pipes of ``arcs`` sized for ``flow`` (their unit benefit, charge and margin)."""
+def scenario_repricer(scenario: Scenario, econ: Economics, cands: CandidateSet) -> Reprice:
+    """Figures of candidate ``i`` by :func:`matching.economics.link_economics`, from the scenario's streams and
+    sites, as :func:`matching.evaluate.evaluate` recomputes them: the best allowed mode with a pipe sized for
+    ``sized_for`` (or the given ``mode``)."""
+    sites = scenario.site_map()
+    stated: dict[tuple[str, str], float] = {}
+    for dist in scenario.distances:
+        stated[(dist.origin, dist.destination)] = dist.km
+        stated.setdefault((dist.destination, dist.origin), dist.km)
+
+    def reprice(i: int, sized_for: float | None, mode: str | None) -> LinkEconomics | None:
+        s, d = scenario.supplies[int(cands.supply[i])], scenario.demands[int(cands.demand[i])]
+        site_s, site_d = sites[s.site], sites[d.site]
+        same = s.site == d.site
+        gc = 0.0 if same else float(haversine_km(site_s.lat, site_s.lon, site_d.lat, site_d.lon))
+        limit = min(d.max_distance_km if d.max_distance_km is not None else np.inf, econ.radius(s.material))
+        return link_economics(econ, material=s.material, replaces=d.material,
+                              distance_km=stated.get((s.site, d.site)), gc_km=gc,
+                              circuity=econ.circuity(site_s.province), same_site=same,
+                              disposal_cost=s.disposal_cost, rule=cands.rules[int(cands.rule[i])],
+                              supply_qty=s.quantity, demand_qty=d.quantity, max_km=float(limit), mode=mode,
+                              access=frozenset(site_s.access) & frozenset(site_d.access), sized_for=sized_for)
+
+    return reprice
+
+
+def _resized(cands: CandidateSet, econ: Economics, arcs: npt.NDArray[np.int64], flow: FloatArray,
+             reprice: Reprice | None = None) -> CandidateSet:
+    """The candidates with the pipes of ``arcs`` sized for ``flow`` (their unit benefit, charge and margin), or
+    moved to another mode where that now pays more (``reprice``)."""
     capacity, fixed, pipeline = cands.capacity.copy(), cands.fixed.copy(), cands.pipeline.copy()
     benefit, margin = cands.unit_benefit.copy(), cands.margin.copy()
+    mode, distance, ratio, co2 = cands.mode.copy(), cands.distance_km.copy(), cands.ratio.copy(), cands.unit_co2.copy()
     for mode_idx in np.unique(cands.mode[arcs]).tolist():
         sel = arcs[cands.mode[arcs] == mode_idx]
         q = flow[sel]
@@ -50,14 +85,30 @@ def _resized(cands: CandidateSet, econ: Economics, arcs: npt.NDArray[np.int64], 
         benefit[sel] = benefit[sel] + pipeline[sel] - new_pipe
         margin[sel] = benefit[sel] / (benefit[sel] + distance_costs + new_pipe)
         capacity[sel], fixed[sel], pipeline[sel] = q, new_fixed, new_pipe
-    return CandidateSet(cands.supply, cands.demand, cands.distance_km, cands.mode, cands.ratio, benefit,
-                        cands.unit_co2, cands.rule, cands.quality_unknown, cands.share_group, cands.group_cap,
+    if reprice is not None:
+        mode_ids = [m.id for m in econ.modes]
+        for i in arcs.tolist():
+            best = reprice(i, float(flow[i]), None)
+            if best is None or best.mode == mode_ids[mode[i]] or best.mode not in mode_ids \
+                    or best.unit_benefit <= benefit[i] + 1e-9 * max(1.0, abs(benefit[i])):
+                continue
+            full = reprice(i, None, best.mode)  # the new mode's own capacity, not the pipe's size
+            if full is None:
+                continue
+            mode[i], distance[i], ratio[i] = mode_ids.index(full.mode), full.distance_km, full.delivered_ratio
+            benefit[i], co2[i], pipeline[i] = full.unit_benefit, full.unit_co2_avoided_t, full.pipeline
+            fixed[i], capacity[i] = full.fixed_cost, full.capacity
+            distance_costs = full.rate * full.distance_km + full.pipeline
+            margin[i] = full.unit_benefit / (full.unit_benefit + distance_costs)
+    return CandidateSet(cands.supply, cands.demand, distance, mode, ratio, benefit,
+                        co2, cands.rule, cands.quality_unknown, cands.share_group, cands.group_cap,
                         cands.group_demand, cands.group_rule, cands.rules, cands.supply_qty, cands.demand_qty,
                         cands.seconds, dict(cands.info), pipeline, fixed, capacity, margin, cands.permit_to_verify)
 
 
 def pay_for_pipes(cands: CandidateSet, solution: LinearSolution, econ: Economics,
-                  weights: Callable[[CandidateSet], FloatArray], **solve: Any) -> tuple[CandidateSet, LinearSolution]:
+                  weights: Callable[[CandidateSet], FloatArray], *, scenario: Scenario | None = None,
+                  **solve: Any) -> tuple[CandidateSet, LinearSolution]:
     """Re-price and re-solve until every pipeline link carries what its pipe is sized for (module docstring).
 
     Parameters
@@ -68,6 +119,9 @@ def pay_for_pipes(cands: CandidateSet, solution: LinearSolution, econ: Economics
         For the pipes' capex by size.
     weights : callable
         The objective coefficients of a candidate set (they change with the unit benefits).
+    scenario : Scenario, optional
+        The scenario the candidates index: with it, a pair whose resized pipe pays less than another allowed
+        mode moves to that mode.
     **solve
         Passed to :func:`matching.solve.solve_linear`.
 
@@ -78,7 +132,7 @@ def pay_for_pipes(cands: CandidateSet, solution: LinearSolution, econ: Economics
         with the certificate of a full solve when anything changed.
     """
     for _attempt in range(3):  # a full solve can move flow between equal links: check it again
-        cands, changed = _rounds(cands, solution.flow, econ, weights, solve)
+        cands, changed = _rounds(cands, solution.flow, econ, weights, solve, scenario)
         if not changed:
             return cands, solution
         solution = solve_linear(cands, weights(cands), **solve)  # one full solve: flows with their certificate
@@ -90,7 +144,7 @@ def pay_for_pipes(cands: CandidateSet, solution: LinearSolution, econ: Economics
 
 
 def _rounds(cands: CandidateSet, flow: FloatArray, econ: Economics, weights: Callable[[CandidateSet], FloatArray],
-            solve: dict[str, Any]) -> tuple[CandidateSet, bool]:
+            solve: dict[str, Any], scenario: Scenario | None) -> tuple[CandidateSet, bool]:
     """Resize the short pipes and solve their parts again, round after round (see the module docstring)."""
     changed = False
     for round_ in range(MAX_ROUNDS + 1):
@@ -101,7 +155,8 @@ def _rounds(cands: CandidateSet, flow: FloatArray, econ: Economics, weights: Cal
         arcs = np.flatnonzero(short)
         touched_s, touched_d = np.unique(cands.supply[arcs]), np.unique(cands.demand[arcs])
         if round_ < MAX_ROUNDS:
-            cands = _resized(cands, econ, arcs, flow)
+            reprice = scenario_repricer(scenario, econ, cands) if scenario is not None else None
+            cands = _resized(cands, econ, arcs, flow, reprice)
             keep = cands.unit_benefit > 0
         else:  # still short after every round: these links do not pay their pipes; leave them out
             keep = ~short

@@ -184,7 +184,7 @@ def screen(scenario: Scenario, *, top: int | None = DEFAULT_TOP,
     def weights(c: CandidateSet) -> npt.NDArray[np.float64]:
         return objective_weights(full, econ, c, "benefit")
 
-    cands, sol = pay_for_pipes(cands, solve_linear(cands, weights(cands)), econ, weights)
+    cands, sol = pay_for_pipes(cands, solve_linear(cands, weights(cands)), econ, weights, scenario=full)
     result = assemble_result(full, econ, cands, sol.flow, status="optimal", solver=sol.solver,
                              components=sol.components, seconds={"candidates": cands.seconds,
                                                                  "solve": sol.seconds})
