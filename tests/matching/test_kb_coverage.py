@@ -435,7 +435,7 @@ def test_the_loader_refuses_a_need_nothing_serves(tmp_path: Any) -> None:
     overrides.write_text(yaml.safe_dump({"source": "test", "confidence": "estimate", "profiles": {
         "1713": {"name_zh": "棉印染", "name_en": "Cotton dyeing", "output_unit": "t", "typical_size": 1000,
                  "needs": [need]}}}, allow_unicode=True), encoding="utf-8")
-    with pytest.raises(KnowledgeBaseError, match="1713 need 'coke' .* is served by no substitution rule"):
+    with pytest.raises(KnowledgeBaseError, match=r"1713 need 'coke' .* is served by no substitution rule"):
         load_knowledge_base(overrides=overrides)
     need["virgin_only"] = "Test: coke of stated strength"
     overrides.write_text(yaml.safe_dump({"source": "test", "confidence": "estimate", "profiles": {
