@@ -497,7 +497,9 @@ def test_heat_reaches_salt_works_rolling_mills_and_electronics() -> None:
 
 
 def test_co2_reaches_precipitated_calcium_carbonate_plants() -> None:
-    assert ("ammonia", "pcc", "co2") in pairs(screened(("ammonia", "2621"), ("pcc", "2613")))
+    found = pairs(screened(("ammonia", "2621"), ("pcc", "2613"), ("chp", "4412")))
+    assert {("ammonia", "pcc", "co2"), ("chp", "pcc", "flue_gas_co2")} <= found
+    assert not any(m == "flue_gas_co2" and t != "pcc" for _, t, m in found)  # stack gas: PCC satellites only
 
 
 def test_gypsum_board_and_greenhouse_needs_are_sized_for_real_plants() -> None:
