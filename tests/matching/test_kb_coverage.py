@@ -523,3 +523,7 @@ def test_one_code_two_activities_streams_of_the_other_activity_are_to_confirm() 
 @cache
 def kb_loaded() -> KnowledgeBase:
     return load_knowledge_base()
+
+
+def test_co2_reaches_alumina_refineries_that_carbonate_their_residue() -> None:
+    assert ("ammonia", "alumina", "co2") in pairs(screened(("ammonia", "2621"), ("alumina", "3216")))
