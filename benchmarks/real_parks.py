@@ -35,6 +35,7 @@ FAMILY_OF_MATERIAL = {
     "fuel_gas": "fuel_gas", "sulphur": "sulphur",
     "yeast_slurry": "feed", "distillers_grains": "feed",
     "lime_mud": "lime", "filter_mud": "lime", "carbide_slag": "lime",
+    "flue_gas_co2": "co2",  # CO2 is CO2 whether a stack or a purified stream delivers it
 }
 FAMILY_OF_KB_FAMILY = {"slag": "slag", "ash": "ash", "gypsum": "gypsum", "sludge": "sludge", "water": "water"}
 

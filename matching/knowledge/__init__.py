@@ -9,7 +9,7 @@ immutable, validated records::
     [r.replaces for r in kb.rules_from("fly_ash")]
 """
 
-from matching.knowledge.loader import DEFAULT_KB_DIR, default_knowledge_base, kb_dir, load_knowledge_base
+from matching.knowledge.loader import DEFAULT_KB_DIR, default_knowledge_base, kb_dir, load_knowledge_base, need_service
 from matching.knowledge.models import (
     CONFIDENCES,
     FORMS,
@@ -63,5 +63,6 @@ __all__ = [
     "default_knowledge_base",
     "kb_dir",
     "load_knowledge_base",
+    "need_service",
     "normalise_province",
 ]

@@ -51,7 +51,8 @@ def _factor_rows(factors: dict[str, Factor] | None, names: dict[str, str]) -> li
 def _intensities(items: Sequence[Intensity], kb: KnowledgeBase, *, needs: bool) -> list[list[object]]:
     return [[f"`{i.material}`", *([i.use] if needs else []), kb.materials[i.material].unit, i.per_unit_output,
              _range(i.low, i.high), f"{i.share_of_plants:.0%} (to confirm)" if i.to_confirm else "",
-             _CONF[i.confidence], i.note or "", i.source] for i in items]
+             _CONF[i.confidence], "; ".join(filter(None, [i.note, i.virgin_only and f"virgin only: {i.virgin_only}"])),
+             i.source] for i in items]
 
 
 def _profile(p: IndustryProfile, kb: KnowledgeBase) -> list[str]:

@@ -54,7 +54,7 @@ from matching.knowledge.models import (
     normalise_province,
 )
 
-__all__ = ["DEFAULT_KB_DIR", "default_knowledge_base", "kb_dir", "load_knowledge_base"]
+__all__ = ["DEFAULT_KB_DIR", "default_knowledge_base", "kb_dir", "load_knowledge_base", "need_service"]
 
 #: the shipped knowledge base, found relative to the package (overridable with ``ISX_KB_DIR``)
 DEFAULT_KB_DIR = Path(__file__).resolve().parents[2] / "seed_data" / "reference"
@@ -846,6 +846,17 @@ class Builder:
                                             tuple(str(p) for p in permits))
         return out
 
+    def check_needs_served(self, profiles: Mapping[str, IndustryProfile],
+                           rules: tuple[SubstitutionRule, ...]) -> None:
+        """Every profile need is served, or marked ``virgin_only`` with its reason (see :func:`need_service`)."""
+        if not self.industries:
+            return
+        for code, need, served in need_service(profiles, rules, self.industries):
+            if not served and need.virgin_only is None:
+                what = f"profile {code} need '{need.material}'" + (f" ({need.use})" if need.use else "")
+                self.issues.add("profiles.yaml", code, f"{what} is served by no substitution rule: add the "
+                                "class to a rule's receivers, or mark the need virgin_only with the reason")
+
     def _intensities(self, items: Any, file: str, where: str, parent: Row, *, needs: bool,
                      ) -> tuple[Intensity, ...]:
         if items is None:
@@ -878,12 +889,15 @@ class Builder:
                     row.error("a heat need must name its use (the grade the process needs)")
                 elif self.uses and self.uses[use].temperature_grade is None:
                     row.error(f"use '{use}' of a heat need has no temperature_grade in uses.csv")
+            virgin_only = row.optional("virgin_only")
+            if virgin_only is not None and not needs:
+                row.error("virgin_only applies to needs, not to by-products")
             source, conf = row.provenance()
             # a need is one material for one use (a dye house needs process steam and hot water)
             self.unique(row, seen, (mat, use) if needs else mat, "material (and use) in this list")
             if row.ok:
                 out.append(Intensity(mat, cast(float, value), low, high, source, conf, row.optional("note"),
-                                     1.0 if share is None else share, use))
+                                     1.0 if share is None else share, use, virgin_only))
             else:
                 parent.ok = False
         return tuple(out)
@@ -982,6 +996,7 @@ class Builder:
                 self.issues.add("co2_factors.csv", None, f"no CO2 factor for '{rule.replaces}', which rule "
                                                          f"'{rule.id}' replaces (add a row or a co2_factor)")
         profiles = self.build_profiles()
+        self.check_needs_served(profiles, rules)
         targets = self.build_targets()
         radii = self.build_radii()
         quantity_ranges = self.build_quantity_ranges()
@@ -1003,6 +1018,47 @@ class Builder:
             version=self.raw.version, factors=frozen({k: frozen(v) for k, v in self.factors.items()}),
             attributes=frozen(self.attributes), path=str(path), industries=frozen(self.industries),
             uses=frozen(self.uses), economic_radii=frozen(radii), quantity_ranges=frozen(quantity_ranges))
+
+
+def need_service(profiles: Mapping[str, IndustryProfile], rules: Iterable[SubstitutionRule],
+                 industries: Iterable[str]) -> list[tuple[str, Intensity, list[str]]]:
+    """For every profile need, what may serve it: ``(profile code, need, [rule ids or "same material ..."])``.
+
+    A need is served when another profile lists its material as a by-product (the same material changes
+    hands), or when a rule replacing its material, of its use (or of any use when the need names none),
+    admits one of the classes the profile stands for: the class itself, or for a group or division
+    profile the classes of ``industries`` that fall back to it (all its classes when none does: a site
+    coded at group level). A need nothing serves is a demand screening can never answer; the loader
+    refuses it unless it is marked ``virgin_only: <reason>`` (a test keeps the shipped marks from going
+    stale: a marked need that something serves).
+    """
+    codes = [c for c in industries if len(c) == 4]
+    classes: dict[str, list[str]] = {}
+    for code in codes:
+        for cut in (4, 3, 2):
+            if code[:cut] in profiles:
+                classes.setdefault(code[:cut], []).append(code)
+                break
+    for code in profiles:
+        if len(code) < 4 and code not in classes:
+            classes[code] = [c for c in codes if c.startswith(code)]
+    by_replaced: dict[str, list[SubstitutionRule]] = {}
+    for rule in rules:
+        by_replaced.setdefault(rule.replaces, []).append(rule)
+    supplied_by: dict[str, list[str]] = {}
+    for code, profile in profiles.items():
+        for item in profile.byproducts:
+            supplied_by.setdefault(item.material, []).append(code)
+    out: list[tuple[str, Intensity, list[str]]] = []
+    for code, profile in profiles.items():
+        stands_for = (code, *classes.get(code, ()))
+        for need in profile.needs:
+            served = [r.id for r in by_replaced.get(need.material, ())
+                      if (need.use is None or r.use is None or r.use == need.use) and r.serves(stands_for)]
+            served += [f"the same material from profile {c}" for c in supplied_by.get(need.material, ())
+                       if c != code]
+            out.append((code, need, served))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -277,6 +277,8 @@ class Intensity:
     share_of_plants: float = 1.0
     #: needs: what the receiver does with the material (a use of uses.csv; required for heat)
     use: str | None = None
+    #: needs no substitution rule serves: why only virgin supply meets it (the KB check asks for a reason)
+    virgin_only: str | None = None
 
     @property
     def to_confirm(self) -> bool:
