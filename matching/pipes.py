@@ -3,12 +3,13 @@
 The linear model charges a pipeline link its annualised capex spread over ``U``, the most the link could carry
 (:mod:`matching.economics`): the LP relaxation of the MILP's fixed charge. When the optimum moves less than
 ``U`` over such a link, the pipe would cost more than the link was charged; proposing it would tell a planner
-a pipe pays when it does not. So the link is re-priced for the pipe it needs — sized for the flow ``q`` it
+a pipe pays when it does not. So the link is re-priced for the pipe it needs (and again, larger, should a
+later solve move more onto it) — sized for the flow ``q`` it
 carries: ``capex(q) · D`` a year, ``capex(q) · D / q`` per unit — and the parts of the problem it touches are
 solved again; links that cannot pay even so drop out. A pair whose pipe, sized for its flow, pays less than
 another mode allowed between its sites (a truck or a train charges no capex) switches to that mode, as a
-planner would, with that mode's capacity. Capacities only fall, links only leave or lose their pipe, so the
-rounds end (after :data:`MAX_ROUNDS` any link still short is dropped and its part solved once more).
+planner would, with that mode's capacity. The rounds are bounded: after :data:`MAX_ROUNDS` any link whose
+pipe is still not sized for its flow is dropped and its part solved once more.
 
 The answer is the exact, certified optimum of the last LP, every pipeline link in it is charged its full pipe
 (``fixed`` = ``capex(q) · D``, what the MILP would charge for that link), and so its objective is the value of
@@ -39,8 +40,11 @@ SHORT = 1e-6  # a link carrying less than (1 − SHORT) of its capacity is short
 
 
 def _short(cands: CandidateSet, flow: FloatArray) -> npt.NDArray[np.bool_]:
+    """Pipeline links whose pipe is not sized for their flow: short of it, or (after a solve that moved flow
+    onto a resized link, whose size the LP does not bound) beyond it."""
     tol = 1e-9 * np.maximum(cands.capacity, 1.0)
-    return (cands.fixed > 0) & (flow > tol) & (flow < cands.capacity * (1.0 - SHORT))
+    carried = (cands.fixed > 0) & (flow > tol)
+    return carried & ((flow < cands.capacity * (1.0 - SHORT)) | (flow > cands.capacity * (1.0 + SHORT)))
 
 
 def scenario_repricer(scenario: Scenario, econ: Economics, cands: CandidateSet) -> Reprice:

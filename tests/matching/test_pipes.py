@@ -1,6 +1,10 @@
 """Pipes paid at the flow they carry (matching.pipes): hand-checked cases beside the properties."""
 
+import json
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from matching.api import match
 from matching.evaluate import evaluate
@@ -45,3 +49,18 @@ def test_a_full_pipe_stays_a_pipe() -> None:
     assert sorted((link.demand, link.mode, link.quantity) for link in paid.links) == [
         ("d0", "on_site", 60.0), ("d1", "pipe", 500.0)]
     assert paid.objective.net_benefit == match(scenario, pipes="relaxed").objective.net_benefit
+
+
+@pytest.mark.parametrize("case", ["pipe_beaten_by_rail_once_sized", "solve_moves_more_onto_a_resized_pipe"])
+def test_cases_the_properties_found(case: str) -> None:
+    """Scenarios hypothesis found (tests/matching/test_properties.py): the paid answer is feasible, every pipe
+    sized for its flow, and never above the relaxation."""
+    doc = json.loads((Path(__file__).parent / "data" / "pipes_found.json").read_text())[case]
+    scenario = load_scenario(doc)
+    paid = match(scenario)
+    ev = evaluate(scenario, paid)
+    assert ev.ok, ev.problems
+    for link in paid.links:
+        if link.breakdown is not None and link.breakdown.capacity is not None:
+            assert link.quantity == pytest.approx(link.breakdown.capacity, rel=1e-6)
+    assert paid.objective.net_benefit <= match(scenario, pipes="relaxed").objective.net_benefit + 1e-6
