@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.backend.conftest import World
-from tests.backend.test_deals import add_listing, market, move, seed_deal, unit_of_work  # noqa: F401 (fixture)
+from tests.backend.test_deals import add_listing, move, seed_deal, unit_of_work
 from tests.backend.test_import import _post
 
 ON_PG = bool(os.environ.get("ISX_TEST_DATABASE_URL"))
@@ -45,6 +45,13 @@ def _have_with_ref(world: World, ref: str, quantity: float, visibility: str = "p
             status="active", visibility=visibility, ref=ref)).id or 0
 
 
+@pytest.fixture
+def want(world: World) -> int:
+    """A fly-ash want at firm_a2 (the park of the haves' firm_a1), larger than any have here."""
+    with unit_of_work(world) as (session, admin):
+        return add_listing(session, admin, world["site_a2"], "want", "fly_ash", 1_000_000)
+
+
 def _have(world: World, quantity: float) -> int:
     with unit_of_work(world) as (session, admin):
         return add_listing(session, admin, world["site_a1"], "have", "fly_ash", quantity)
@@ -66,9 +73,9 @@ def _listing(listing_id: int) -> Any:
 
 # --- defect 1: the import applies the same rule as PATCH, row by row, all or nothing ------------------
 def test_reimport_cannot_cut_a_listing_below_its_deals(client_as: Any, world: World,
-                                                      market: dict[str, int]) -> None:
+                                                      want: int) -> None:
     have = _have_with_ref(world, "ASH-1", 1_000)
-    _agreed_deal(world, have, market["want_a2"], 800)
+    _agreed_deal(world, have, want, 800)
     client = client_as("pm_own")
     file = _csv(_row("NEW-1", 5_000), _row("ASH-1", 100))  # row 2 creates, row 3 cuts below the deal
     for dry_run in (True, False):
@@ -93,10 +100,10 @@ def test_reimport_cannot_cut_a_listing_below_its_deals(client_as: Any, world: Wo
 @pytest.mark.parametrize(("column", "row"), [("material", _row("ASH-1", 1_000, material="bottom_ash")),
                                              ("kind", _row("ASH-1", 1_000, kind="want")),
                                              ("unit", _row("ASH-1", 1_000_000, unit="kg"))])
-def test_reimport_cannot_change_what_deals_hold(client_as: Any, world: World, market: dict[str, int],
+def test_reimport_cannot_change_what_deals_hold(client_as: Any, world: World, want: int,
                                                 column: str, row: str) -> None:
     have = _have_with_ref(world, "ASH-1", 1_000)
-    _agreed_deal(world, have, market["want_a2"], 100)
+    _agreed_deal(world, have, want, 100)
     answer = _post(client_as("pm_own"), _csv(row), dry_run=False)
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"] == ["file", "row", 2, column]
@@ -172,9 +179,9 @@ def test_the_openapi_contract_documents_the_version(client_as: Any, world: World
 
 
 def test_delete_of_a_listing_with_deals_is_refused_with_its_code(client_as: Any, world: World,
-                                                                market: dict[str, int]) -> None:
+                                                                want: int) -> None:
     have = _have_with_ref(world, "ASH-1", 1_000)
-    _agreed_deal(world, have, market["want_a2"], 100)
+    _agreed_deal(world, have, want, 100)
     answer = client_as("fu_own").delete(f"/api/v1/listings/{have}")
     assert answer.status_code == 409 and answer.json()["code"] == "listing_in_deals"
 
@@ -270,13 +277,13 @@ LAG_STEP = 0.002  # seconds between the trials' lags: 0 to 38 ms, about the leng
 
 
 @needs_pg
-def test_patch_racing_agree_never_over_commits(world: World, market: dict[str, int]) -> None:
+def test_patch_racing_agree_never_over_commits(world: World, want: int) -> None:
     """Defect 2: a cut to 50 t and an agreement of 60 t on a 100 t listing, twenty times at the same instant:
     one of the two wins, never both."""
     outcomes = []
     for trial in range(TRIALS):
         have = _have(world, 100)
-        deal = _negotiating(world, have, market["want_a2"], 60)
+        deal = _negotiating(world, have, want, 60)
         agreed, cut = _race(_agree(world, deal), _patch(world, have, quantity=50), lag=trial * LAG_STEP)
         outcomes.append((agreed, cut))
         assert (agreed, cut) in (("agreed", "refused"), ("refused", "changed")), outcomes
@@ -285,11 +292,11 @@ def test_patch_racing_agree_never_over_commits(world: World, market: dict[str, i
 
 
 @needs_pg
-def test_import_racing_agree_never_over_commits(world: World, market: dict[str, int]) -> None:
+def test_import_racing_agree_never_over_commits(world: World, want: int) -> None:
     for trial in range(TRIALS):
         ref = f"RACE-{trial}"
         have = _have_with_ref(world, ref, 100)
-        deal = _negotiating(world, have, market["want_a2"], 60)
+        deal = _negotiating(world, have, want, 60)
         agreed, cut = _race(_agree(world, deal), _import(world, _csv(_row(ref, 50))), lag=trial * LAG_STEP)
         assert (agreed, cut) in (("agreed", "refused"), ("refused", "changed")), (trial, agreed, cut)
         assert _committed(have) <= _listing(have).quantity
@@ -307,12 +314,12 @@ def test_patch_racing_patch_with_one_version_loses_one(world: World) -> None:
 
 
 @needs_pg
-def test_agree_racing_agree_and_cut_together(world: World, market: dict[str, int]) -> None:
+def test_agree_racing_agree_and_cut_together(world: World, want: int) -> None:
     """Two agreements of 40 t and a cut to 50 t on a 100 t listing: whatever the order, what is committed
     fits what is listed."""
     for trial in range(TRIALS // 2):
         have = _have(world, 100)
-        first, second = (_negotiating(world, have, market["want_a2"], 40) for _ in range(2))
+        first, second = (_negotiating(world, have, want, 40) for _ in range(2))
         _race(_agree(world, first), _agree(world, second), _patch(world, have, quantity=50),
               lag=2 * trial * LAG_STEP)
         assert _committed(have) <= _listing(have).quantity + 1e-9
