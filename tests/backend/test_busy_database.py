@@ -102,3 +102,28 @@ def test_other_database_errors_stay_server_errors() -> None:
     assert busy_reason(OperationalError("UPDATE", {}, sqlite3.OperationalError("database is locked")))
     assert busy_reason(OperationalError("SELECT", {}, sqlite3.OperationalError("no such table: x"))) is None
     assert busy_reason(IntegrityError("INSERT", {}, sqlite3.IntegrityError("UNIQUE"))) is None
+
+
+@needs_pg
+def test_a_match_run_holds_no_transaction_open_while_it_solves(world: World, engine: Any) -> None:
+    """The run worker commits its progress and re-reads the cancel flag; the solver then works for as long as
+    it needs without a transaction left idle (which PostgreSQL would end after the idle limit, and which
+    holds back vacuum meanwhile)."""
+    from backend.schemas_deals import RunCreate
+    from backend.services import runs
+    from tests.backend.test_deals import add_listing, unit_of_work
+
+    with unit_of_work(world) as (session, admin):
+        add_listing(session, admin, world["site_a2"], "want", "fly_ash", 100_000)
+        run_id = runs.start_run(session=session, actor=admin, run_in=RunCreate.model_validate(
+            {"scope": {"all": True}})).id or 0
+    idle: dict[str, int] = {}
+
+    def watch(stage: str, _percent: int) -> None:
+        with engine.connect() as conn:
+            idle[stage] = conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state = 'idle in transaction' AND pid <> pg_backend_pid()")).scalar_one()
+
+    runs.execute_run(run_id, on_progress=watch)
+    assert idle["solving"] == 0 and idle["storing"] == 0, idle
