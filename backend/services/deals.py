@@ -321,8 +321,11 @@ def create_deal(*, session: Session, actor: Actor, deal_in: DealCreate) -> Deal:
                 raise InvalidInput.at(("body", field), f"listing {ident} does not exist")
     lock_listings(session, [supply_id, demand_id])  # a concurrent change of kind or status waits for this deal
     sup_row, dem_row = _listing_row(session, supply_id), _listing_row(session, demand_id)
-    if sup_row is None or dem_row is None:  # pragma: no cover - foreign keys keep these
-        raise InvalidInput.at(("body", "proposal_id"), "a listing of this proposal is gone")
+    for field, ident, row in (("supply_listing_id", supply_id, sup_row), ("demand_listing_id", demand_id, dem_row)):
+        if row is None:  # deleted by a request that held the lock first
+            raise InvalidInput.at(("body", "proposal_id" if proposal is not None else field),
+                                  f"listing {ident} does not exist")
+    assert sup_row is not None and dem_row is not None
     supply, supplier, supply_site, supply_park = sup_row
     demand, receiver, demand_site, demand_park = dem_row
     if proposal is None:

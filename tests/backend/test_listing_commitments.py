@@ -369,3 +369,36 @@ def test_deliveries_and_corrections_racing_stay_within_the_tolerance(world: Worl
             Delivery.deal_id == deal, Delivery.voided_at.is_(None)))
     assert total <= 110 + 1e-9
 
+
+
+@needs_pg
+def test_delete_racing_a_new_deal_never_leaves_a_deal_without_its_listing(world: World, want: int) -> None:
+    """Deleting a listing while a deal on it is being recorded: either the deal exists and the delete is
+    refused (409), or the listing is gone and the deal refused (422); never a foreign-key failure (500)."""
+    from backend.errors import DomainError
+    from backend.services import listings
+
+    def delete(listing_id: int) -> Callable[[], str]:
+        def call() -> str:
+            try:
+                with unit_of_work(world) as (session, admin):
+                    listings.delete_listing(session=session, actor=admin, listing_id=listing_id)
+                return "deleted"
+            except DomainError:
+                return "refused"
+        return call
+
+    def record(listing_id: int) -> Callable[[], str]:
+        def call() -> str:
+            try:
+                with unit_of_work(world) as (session, admin):
+                    seed_deal(session, admin, listing_id, want, 10)
+                return "recorded"
+            except DomainError:
+                return "refused"
+        return call
+
+    for trial in range(TRIALS):
+        have = _have(world, 100)
+        outcome = _race(record(have), delete(have), lag=trial * LAG_STEP / 2)
+        assert outcome in (["recorded", "refused"], ["refused", "deleted"]), (trial, outcome)
