@@ -73,10 +73,11 @@ def test_connections_carry_the_limits(engine: Any) -> None:
     with engine.connect() as conn:
         shown = {name: conn.execute(text(f"SHOW {name}")).scalar_one()
                  for name in ("lock_timeout", "statement_timeout", "idle_in_transaction_session_timeout")}
+    idle_min = settings.db_idle_in_transaction_timeout_ms // 60_000
     assert shown == {"lock_timeout": f"{settings.db_lock_timeout_ms // 1000}s",
                      "statement_timeout": f"{settings.db_statement_timeout_ms // 60_000}min",
-                     "idle_in_transaction_session_timeout": f"{settings.db_idle_in_transaction_timeout_ms // 60_000}min"}
-    assert engine.pool.size() + engine.pool._max_overflow == settings.worker_threads + 2
+                     "idle_in_transaction_session_timeout": f"{idle_min}min"}
+    assert engine.pool.size() == settings.db_pool_size
 
 
 def test_the_pool_follows_the_threads_unless_told_otherwise() -> None:

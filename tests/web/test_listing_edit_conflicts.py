@@ -92,3 +92,22 @@ def test_a_held_lock_answers_503_with_retry_after_as_a_fragment(page_client: Cal
     done = client.post(f"/listings/{world['l_public']}", data=FORM | {"site_id": world["site_a1"], "quantity": "777"})
     assert done.status_code == 200
     quick.dispose()
+
+
+@pytest.mark.skipif(not os.environ.get("ISX_TEST_DATABASE_URL"),
+                    reason="the connection pool's limits are PostgreSQL's here (run with ISX_TEST_DATABASE_URL)")
+def test_an_exhausted_pool_answers_a_503_page(page_client: Callable[[str], TestClient], world: World,
+                                              database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from backend import db
+    from backend.config import Settings
+
+    client = page_client("fu_own")
+    del client.headers["HX-Request"]  # a full page load
+    tiny = db.build_engine(database_url, Settings(db_pool_size=1, db_max_overflow=0, db_pool_timeout_s=0.2))
+    monkeypatch.setattr(db, "get_engine", lambda: tiny)
+    with tiny.connect():  # a long request holds the only connection
+        busy = client.get(f"/firms/{world['firm_a1']}?lang=en")
+    assert busy.status_code == 503 and busy.headers["Retry-After"].isdigit()
+    assert "<html" in busy.text and "The server is busy" in busy.text
+    assert client.get(f"/firms/{world['firm_a1']}").status_code == 200
+    tiny.dispose()
