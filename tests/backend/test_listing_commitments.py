@@ -133,7 +133,7 @@ def test_manager_import_never_touches_a_private_listing(client_as: Any, world: W
     assert (private.quantity, private.visibility, private.version) == (123_456, "private", 1)
 
 
-def test_manager_dry_run_tells_a_hidden_ref_from_no_ref_at_all(client_as: Any, world: World) -> None:
+def test_manager_dry_run_cannot_tell_a_hidden_ref_from_an_unused_one(client_as: Any, world: World) -> None:
     client = client_as("pm_own")
 
     def dry(ref: str) -> dict[str, Any]:
