@@ -41,3 +41,14 @@ class InvalidInput(DomainError):
     @classmethod
     def at(cls, loc: Sequence[str | int], msg: str, kind: str = "value_error") -> "InvalidInput":
         return cls([{"loc": list(loc), "msg": msg, "type": kind}], msg)
+
+
+class FieldConflict(Conflict):
+    """A change refused by the state of other records (deals that commit a listing, a newer version of it),
+    naming the field it concerns and the values its message is built from, for interfaces that word it in
+    their own language (the web form, the import's row errors)."""
+
+    def __init__(self, message: str, *, code: str, field: str, values: dict[str, Any] | None = None) -> None:
+        super().__init__(message, code=code)
+        self.field = field
+        self.values = dict(values or {})

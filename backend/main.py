@@ -36,8 +36,13 @@ log = logging.getLogger(__name__)
 @asynccontextmanager
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     """At start-up, runs a previous process left unfinished are marked failed (never half-stored)."""
+    from anyio import to_thread
+
+    from backend.config import get_settings
     from backend.services.runs import recover_interrupted_runs
 
+    # the threads that run ``def`` routes; the connection pool is sized to them (backend.config)
+    to_thread.current_default_thread_limiter().total_tokens = get_settings().worker_threads
     try:
         recovered = recover_interrupted_runs()
         if recovered:

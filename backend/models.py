@@ -123,6 +123,9 @@ class Listing(SQLModel, table=True):
     hw_code: str | None = Field(default=None, max_length=12)
     description: str | None = Field(default=None, max_length=2000)
     data_quality: str = Field(default="D", max_length=1)
+    # Incremented by every change (``services.listings``, the one writer): a client sends the version it read
+    # and a change made meanwhile by someone else is refused instead of silently overwritten.
+    version: int = Field(default=1, ge=1, sa_column_kwargs={"server_default": "1"})
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 

@@ -185,6 +185,10 @@ class ListingUpdate(_ListingFields):
     status: Status | None = None
     hw_code: HwCode | None = None
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1, description=(
+        "The listing's version as you read it (``ListingPublic.version``). When given, the change is made only "
+        "if nobody changed the listing since: otherwise 409 with code ``listing_version`` (read it again and "
+        "redo the change). Without it, the change applies to the current version."))
 
 
 class QuantityBand(BaseModel):
@@ -235,6 +239,9 @@ class ListingPublic(BaseModel):
     data_quality: str
     distance_km: float | None = None
     warnings: list[QuantityWarningPublic] = Field(default_factory=list)
+    version: int | None = Field(default=None, description=(
+        "Goes up by one with every change; send it back with a change (PATCH ``version``, the import's "
+        "``version`` column) to have a lost update refused. Not shown on anonymised listings."))
     created_at: datetime
     updated_at: datetime
 
