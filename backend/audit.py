@@ -1,13 +1,19 @@
 """The audit log: every insert, update and delete of a domain row is recorded in the same transaction.
 
 It hooks the ORM flush rather than each service, so no write path can forget it. The acting user is
-``session.info["actor_id"]`` (None for the CLI and seeding, recorded as the system).
+``session.info["actor_id"]`` (None for the CLI and seeding, recorded as the system). ``backend.db`` imports
+this module, so every process that opens a session (the API, the command line, the seed) has the hooks.
+
+Rows the database deletes by itself (``ON DELETE CASCADE``: the proposals of a deleted listing or run, the
+ledger entries of a deleted firm) are recorded too, one ``delete`` row each with their values and
+``cascade_from`` naming the row whose deletion took them, written before the database removes them.
+Events that change no row (logins, failed logins, logouts) are written with :func:`record`.
 """
 
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import NO_VALUE
 
@@ -97,6 +103,68 @@ def _touch_updated_at(session: OrmSession, _ctx: Any, _instances: Any) -> None:
     for obj in session.dirty:
         if isinstance(obj, AUDITED) and hasattr(obj, "updated_at") and session.is_modified(obj):
             obj.updated_at = utcnow()
+
+
+def record(session: OrmSession, *, action: str, entity: str, entity_id: int | None, changes: dict[str, Any],
+           user_id: int | None = None) -> None:
+    """One audit row for an event that is not a row change (login, failed login, logout)."""
+    session.connection().execute(AuditLog.__table__.insert(), [
+        {"at": utcnow(), "user_id": user_id, "action": action, "entity": entity, "entity_id": entity_id,
+         "changes": _plain(changes)}])
+
+
+def _cascade_children() -> dict[str, list[tuple[Any, Any]]]:
+    """Parent table name -> (audited child model, its ON DELETE CASCADE column) pairs."""
+    children: dict[str, list[tuple[Any, Any]]] = {}
+    for model in AUDITED:
+        for fk in model.__table__.foreign_keys:  # type: ignore[attr-defined]
+            if (fk.ondelete or "").upper() == "CASCADE":
+                children.setdefault(fk.column.table.name, []).append((model, fk.parent))
+    return children
+
+
+def _key(table: Any, values: Any) -> tuple[str, tuple[Any, ...]]:
+    return table.name, tuple(values[c.name] for c in table.primary_key.columns)
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _audit_cascaded_deletes(session: OrmSession, _ctx: Any, _instances: Any) -> None:
+    if not session.deleted:
+        return
+    children = _cascade_children()
+    explicit: set[tuple[str, tuple[Any, ...]]] = set()
+    frontier: dict[str, list[Any]] = {}
+    for obj in session.deleted:
+        table = getattr(obj, "__table__", None)
+        if table is None:
+            continue
+        state = inspect(obj)
+        explicit.add((table.name, tuple(state.identity or ())))
+        if table.name in children and _entity_id(obj) is not None:
+            frontier.setdefault(table.name, []).append(_entity_id(obj))
+    actor, now = session.info.get("actor_id"), utcnow()
+    rows: list[dict[str, Any]] = []
+    seen = set(explicit)
+    while frontier:
+        parent, ids = frontier.popitem()
+        for model, column in children.get(parent, []):
+            table = model.__table__
+            skipped = SKIPPED_FIELDS | PAYLOAD_FIELDS.get(model, frozenset())
+            found = session.connection().execute(select(table).where(column.in_(ids))).mappings()
+            for values in found:
+                key = _key(table, values)
+                if key in seen:
+                    continue
+                seen.add(key)
+                changes = {k: _shown(k, v) for k, v in values.items() if k not in skipped}
+                changes["cascade_from"] = {"entity": parent, "id": values[column.name]}
+                ident = values.get("id")
+                rows.append({"at": now, "user_id": actor, "action": "delete", "entity": table.name,
+                             "entity_id": ident if isinstance(ident, int) else None, "changes": changes})
+                if table.name in children and isinstance(ident, int):
+                    frontier.setdefault(table.name, []).append(ident)
+    if rows:
+        session.connection().execute(AuditLog.__table__.insert(), rows)
 
 
 @event.listens_for(OrmSession, "after_flush")
