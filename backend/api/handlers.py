@@ -3,7 +3,7 @@
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from backend.errors import DomainError, InvalidInput, NotAuthenticated
+from backend.errors import DomainError, InvalidInput, NotAuthenticated, TooManyRequests
 
 
 def install(app: FastAPI) -> None:
@@ -12,4 +12,6 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, InvalidInput):
             return JSONResponse({"detail": exc.errors}, status_code=exc.status_code)
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated) else None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
