@@ -234,8 +234,9 @@ def test_a_revoked_token_stays_listed_with_its_revocation_time(app: Any, client_
 
 
 def _audit(client: TestClient, action: str) -> list[dict[str, Any]]:
-    rows = client.get("/api/v1/audit", params={"entity": "app_user", "limit": 500}).json()["data"]
-    return [r for r in rows if r["action"] == action]
+    rows = client.get("/api/v1/audit", params={"action": action, "limit": 500}).json()["data"]
+    assert all(r["action"] == action and r["entity"] == "app_user" for r in rows)
+    return rows
 
 
 def test_failed_logins_are_throttled_per_account_and_audited(app: Any, client_as: Any, world: World) -> None:

@@ -98,11 +98,16 @@ def test_development_generates_a_local_secret_once(monkeypatch: pytest.MonkeyPat
 
 
 def test_isx_serve_refuses_a_weak_production_key_with_a_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
     from typer.testing import CliRunner
 
     from backend.cli import app
     from backend.config import get_settings
 
+    def served(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("isx serve started with a weak production key")
+
+    monkeypatch.setattr(uvicorn, "run", served)
     get_settings.cache_clear()
     try:
         result = CliRunner().invoke(app, ["serve"], env={"ISX_ENV": "production", "ISX_SECRET_KEY": "a" * 16})
