@@ -6,7 +6,8 @@ this module, so every process that opens a session (the API, the command line, t
 
 Rows the database deletes by itself (``ON DELETE CASCADE``: the proposals of a deleted listing or run, the
 ledger entries of a deleted firm) are recorded too, one ``delete`` row each with their values and
-``cascade_from`` naming the row whose deletion took them, written before the database removes them.
+``cascade_from`` naming the row whose deletion took them, written before the database removes them; so are
+references it empties (``ON DELETE SET NULL``: a deal's proposal), as ``update`` rows.
 Events that change no row (logins, failed logins, logouts) are written with :func:`record`.
 """
 
@@ -113,13 +114,17 @@ def record(session: OrmSession, *, action: str, entity: str, entity_id: int | No
          "changes": _plain(changes)}])
 
 
-def _cascade_children() -> dict[str, list[tuple[Any, Any]]]:
-    """Parent table name -> (audited child model, its ON DELETE CASCADE column) pairs."""
-    children: dict[str, list[tuple[Any, Any]]] = {}
+IN_CHUNK = 1000  # ids per IN (...) list when looking up the rows a delete takes with it
+
+
+def _cascade_children() -> dict[str, list[tuple[Any, Any, str]]]:
+    """Parent table name -> (audited child model, its foreign-key column, CASCADE or SET NULL)."""
+    children: dict[str, list[tuple[Any, Any, str]]] = {}
     for model in AUDITED:
         for fk in model.__table__.foreign_keys:  # type: ignore[attr-defined]
-            if (fk.ondelete or "").upper() == "CASCADE":
-                children.setdefault(fk.column.table.name, []).append((model, fk.parent))
+            rule = (fk.ondelete or "").upper()
+            if rule in ("CASCADE", "SET NULL"):
+                children.setdefault(fk.column.table.name, []).append((model, fk.parent, rule))
     return children
 
 
@@ -129,40 +134,52 @@ def _key(table: Any, values: Any) -> tuple[str, tuple[Any, ...]]:
 
 @event.listens_for(OrmSession, "before_flush")
 def _audit_cascaded_deletes(session: OrmSession, _ctx: Any, _instances: Any) -> None:
+    """Audit what the database will do by itself when the flush deletes rows: delete the rows that refer to
+    them with ON DELETE CASCADE (and theirs, in turn), and empty the references declared ON DELETE SET NULL."""
     if not session.deleted:
         return
     children = _cascade_children()
-    explicit: set[tuple[str, tuple[Any, ...]]] = set()
     frontier: dict[str, list[Any]] = {}
+    seen: set[tuple[str, tuple[Any, ...]]] = set()
     for obj in session.deleted:
         table = getattr(obj, "__table__", None)
         if table is None:
             continue
-        state = inspect(obj)
-        explicit.add((table.name, tuple(state.identity or ())))
+        seen.add((table.name, tuple(inspect(obj).identity or ())))
         if table.name in children and _entity_id(obj) is not None:
             frontier.setdefault(table.name, []).append(_entity_id(obj))
     actor, now = session.info.get("actor_id"), utcnow()
+    nulled: list[tuple[Any, Any, str, dict[str, Any]]] = []
     rows: list[dict[str, Any]] = []
-    seen = set(explicit)
     while frontier:
         parent, ids = frontier.popitem()
-        for model, column in children.get(parent, []):
+        for model, column, rule in children.get(parent, []):
             table = model.__table__
             skipped = SKIPPED_FIELDS | PAYLOAD_FIELDS.get(model, frozenset())
-            found = session.connection().execute(select(table).where(column.in_(ids))).mappings()
+            found = (values for start in range(0, len(ids), IN_CHUNK) for values in session.connection().execute(
+                select(table).where(column.in_(ids[start:start + IN_CHUNK]))).mappings())
             for values in found:
                 key = _key(table, values)
+                ident = values.get("id")
+                if rule == "SET NULL":
+                    nulled.append((table, column, parent, dict(values)))
+                    continue
                 if key in seen:
                     continue
                 seen.add(key)
                 changes = {k: _shown(k, v) for k, v in values.items() if k not in skipped}
                 changes["cascade_from"] = {"entity": parent, "id": values[column.name]}
-                ident = values.get("id")
                 rows.append({"at": now, "user_id": actor, "action": "delete", "entity": table.name,
                              "entity_id": ident if isinstance(ident, int) else None, "changes": changes})
                 if table.name in children and isinstance(ident, int):
                     frontier.setdefault(table.name, []).append(ident)
+    for table, column, parent, row in nulled:  # rows deleted anyway need no update row
+        if _key(table, row) not in seen:
+            ident = row.get("id")
+            rows.append({"at": now, "user_id": actor, "action": "update", "entity": table.name,
+                         "entity_id": ident if isinstance(ident, int) else None,
+                         "changes": {column.name: {"from": row[column.name], "to": None},
+                                     "cascade_from": {"entity": parent, "id": row[column.name]}}})
     if rows:
         session.connection().execute(AuditLog.__table__.insert(), rows)
 

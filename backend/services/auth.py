@@ -13,6 +13,7 @@
 
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlmodel import Session
@@ -31,6 +32,15 @@ ADDRESS_MAX = 64
 def aware(moment: datetime) -> datetime:
     """SQLite hands back naive datetimes for timezone-aware columns; they are stored in UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
+
+
+def stamp(session: Session, statement: Any) -> None:
+    """Write a usage time stamp (a session's last request, a token's last use) in a short transaction of its
+    own: the request's transaction then holds no lock on the session or token row, which the other
+    requests of the same browser or script would wait for while a long request runs."""
+    with Session(session.get_bind()) as side:
+        side.execute(statement)
+        side.commit()
 
 
 # --- login ---------------------------------------------------------------------------------------------
@@ -145,8 +155,7 @@ def session_user(*, session: Session, session_id: str) -> tuple[User, AuthSessio
     if user is None or not user.is_active:
         return None
     if now - aware(row.last_seen_at) >= LAST_SEEN_RESOLUTION:
-        row.last_seen_at = now
-        session.add(row)
+        stamp(session, update(AuthSession).where(AuthSession.id == row.id).values(last_seen_at=now))
     return user, row
 
 

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import Session
 
 from backend import policy
@@ -12,7 +12,7 @@ from backend.models import ApiToken, Firm, Park, User, UserPark, utcnow
 from backend.policy import Actor
 from backend.schemas import MeUpdate, TokenCreate, UserCreate, UserPublic, UserUpdate
 from backend.security import hash_api_token, hash_password, new_api_token, verify_password
-from backend.services.auth import aware, revoke_credentials
+from backend.services.auth import aware, revoke_credentials, stamp
 from backend.services.common import get_or_404
 from backend.services.query import apply_sort, page
 
@@ -44,8 +44,7 @@ def user_for_token(*, session: Session, token: str) -> User | None:
     if user is None or not user.is_active:
         return None
     if found.last_used_at is None or now - aware(found.last_used_at) > timedelta(minutes=5):
-        found.last_used_at = now
-        session.add(found)
+        stamp(session, update(ApiToken).where(ApiToken.id == found.id).values(last_used_at=now))
     return user
 
 

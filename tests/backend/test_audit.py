@@ -100,3 +100,33 @@ def test_proposals_deleted_by_cascade_leave_audit_rows(client_as: Any, world: Wo
         assert log[0]["action"] == "delete" and log[0]["user_id"] == world["user_admin"]
         assert log[0]["changes"]["cascade_from"] == {"entity": "listing", "id": world["l_a2_want"]}
         assert log[0]["changes"]["quantity"] == 10.0
+
+
+def test_run_deletion_and_emptied_references_are_audited(client_as: Any, world: World) -> None:
+    """Deleting a run deletes its proposals (a row each, ``cascade_from`` the run); deleting an account empties
+    the references to it declared ON DELETE SET NULL (an ``update`` row each, such as a run's creator)."""
+    from backend.db import new_session
+    from backend.models import MatchRun, Proposal
+
+    with new_session() as session:
+        run = MatchRun(kind="match", status="succeeded", created_by=world["user_planner"])
+        session.add(run)
+        session.flush()
+        proposal = Proposal(run_id=run.id or 0, supply_listing_id=world["l_park"], demand_listing_id=world["l_a2_want"],
+                            material="fgd_gypsum", replaces="natural_gypsum", quantity=5.0, unit="t", distance_km=12.0,
+                            mode="road", unit_benefit=1.0, net_benefit=5.0, co2_avoided_t=0.5, explanation="x")
+        session.add(proposal)
+        session.commit()
+        run_id, proposal_id = run.id, proposal.id
+    admin = client_as("admin")
+    assert admin.delete(f"/api/v1/users/{world['user_planner']}").status_code == 204
+    log = admin.get("/api/v1/audit", params={"entity": "match_run", "entity_id": run_id}).json()["data"]
+    assert log[0]["action"] == "update" and log[0]["user_id"] == world["user_admin"]
+    assert log[0]["changes"] == {"created_by": {"from": world["user_planner"], "to": None},
+                                 "cascade_from": {"entity": "app_user", "id": world["user_planner"]}}
+    with new_session() as session:
+        session.delete(session.get(MatchRun, run_id))
+        session.commit()
+    log = admin.get("/api/v1/audit", params={"entity": "proposal", "entity_id": proposal_id}).json()["data"]
+    assert log[0]["action"] == "delete" and log[0]["user_id"] is None
+    assert log[0]["changes"]["cascade_from"] == {"entity": "match_run", "id": run_id}
