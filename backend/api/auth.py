@@ -1,4 +1,5 @@
 from fastapi import APIRouter, Request, Response
+from sqlmodel import Session
 
 from backend.api.deps import CurrentActor, SessionDep, client_address
 from backend.config import get_settings
@@ -22,7 +23,7 @@ def set_session_cookies(response: Response, session_id: str) -> str:
     return csrf
 
 
-def end_session(request: Request, response: Response, session: SessionDep) -> None:
+def end_session(request: Request, response: Response, session: Session) -> None:
     """Revoke the request's browser session on the server and drop its cookies."""
     session_id = read_session_cookie(request.cookies.get(SESSION_COOKIE, ""))
     if session_id:
