@@ -9,6 +9,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
+from backend import audit  # noqa: F401  (the audit-log hooks, for every process that opens a session)
 from backend.config import Settings, get_settings
 
 

@@ -29,6 +29,16 @@ class Conflict(DomainError):
     status_code = 409
 
 
+class TooManyRequests(DomainError):
+    """Refused for now (login throttling): ``retry_after`` seconds until it may be tried again."""
+
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = max(1, retry_after)
+
+
 class InvalidInput(DomainError):
     """Bad input, with one entry per problem: ``{"loc": [...], "msg": str, "type": str}``."""
 

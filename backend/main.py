@@ -28,6 +28,7 @@ from backend.api import (
     sites,
     users,
 )
+from backend.api.caching import NoStore
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ def create_app() -> FastAPI:
     app.include_router(api)
     app.include_router(health.router)
     handlers.install(app)
+    app.add_middleware(NoStore)
     return app
 
 

@@ -336,6 +336,7 @@ class LoginResponse(BaseModel):
 
 class TokenCreate(Strict):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    # None: the platform's default lifetime (ISX_API_TOKEN_DAYS, 90 days unless set)
     expires_in_days: Annotated[int, Field(ge=1, le=3650)] | None = None
 
 
@@ -345,7 +346,8 @@ class TokenPublic(BaseModel):
     prefix: str
     created_at: datetime
     last_used_at: datetime | None
-    expires_at: datetime | None
+    expires_at: datetime
+    revoked_at: datetime | None
 
 
 class TokenCreated(TokenPublic):

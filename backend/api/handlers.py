@@ -6,7 +6,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from backend.db import busy_reason, retry_after_s
-from backend.errors import DomainError, FieldConflict, InvalidInput, NotAuthenticated
+from backend.errors import DomainError, FieldConflict, InvalidInput, NotAuthenticated, TooManyRequests
 
 
 def busy_answer(exc: Exception) -> tuple[str, dict[str, str]] | None:
@@ -25,6 +25,8 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, InvalidInput):
             return JSONResponse({"detail": exc.errors}, status_code=exc.status_code)
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated) else None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after)}
         body: dict[str, object] = {"detail": exc.message}
         if exc.code:
             body["code"] = exc.code
