@@ -18,7 +18,7 @@ from alembic import op
 
 
 revision: str = 'c1c2d3e4f5a6'
-down_revision: str | None = 'a3d03e8c8c61'
+down_revision: str | None = 'b0b1c2d3e4f5'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
