@@ -30,6 +30,7 @@ $(VENDOR)/.installed: package.json package-lock.json
 web-assets: $(VENDOR)/.installed
 
 ## make demo: set up, migrate, load the demo region and serve on http://127.0.0.1:8000
+## (without ISX_SECRET_KEY, the first run generates this installation's own key into var/secret_key)
 demo: venv web-assets
 	mkdir -p var
 	$(BIN)/isx db upgrade

@@ -29,6 +29,16 @@ class Conflict(DomainError):
     status_code = 409
 
 
+class TooManyRequests(DomainError):
+    """Refused for now (login throttling): ``retry_after`` seconds until it may be tried again."""
+
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = max(1, retry_after)
+
+
 class InvalidInput(DomainError):
     """Bad input, with one entry per problem: ``{"loc": [...], "msg": str, "type": str}``."""
 
@@ -41,3 +51,14 @@ class InvalidInput(DomainError):
     @classmethod
     def at(cls, loc: Sequence[str | int], msg: str, kind: str = "value_error") -> "InvalidInput":
         return cls([{"loc": list(loc), "msg": msg, "type": kind}], msg)
+
+
+class FieldConflict(Conflict):
+    """A change refused by the state of other records (deals that commit a listing, a newer version of it),
+    naming the field it concerns and the values its message is built from, for interfaces that word it in
+    their own language (the web form, the import's row errors)."""
+
+    def __init__(self, message: str, *, code: str, field: str, values: dict[str, Any] | None = None) -> None:
+        super().__init__(message, code=code)
+        self.field = field
+        self.values = dict(values or {})

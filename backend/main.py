@@ -28,6 +28,7 @@ from backend.api import (
     sites,
     users,
 )
+from backend.api.caching import NoStore
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger(__name__)
@@ -36,8 +37,13 @@ log = logging.getLogger(__name__)
 @asynccontextmanager
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     """At start-up, runs a previous process left unfinished are marked failed (never half-stored)."""
+    from anyio import to_thread
+
+    from backend.config import get_settings
     from backend.services.runs import recover_interrupted_runs
 
+    # the threads that run ``def`` routes; the connection pool is sized to them (backend.config)
+    to_thread.current_default_thread_limiter().total_tokens = get_settings().worker_threads
     try:
         recovered = recover_interrupted_runs()
         if recovered:
@@ -58,6 +64,7 @@ def create_app() -> FastAPI:
     app.include_router(api)
     app.include_router(health.router)
     handlers.install(app)
+    app.add_middleware(NoStore)
     return app
 
 

@@ -123,6 +123,9 @@ class Listing(SQLModel, table=True):
     hw_code: str | None = Field(default=None, max_length=12)
     description: str | None = Field(default=None, max_length=2000)
     data_quality: str = Field(default="D", max_length=1)
+    # Incremented by every change (``services.listings``, the one writer): a client sends the version it read
+    # and a change made meanwhile by someone else is refused instead of silently overwritten.
+    version: int = Field(default=1, ge=1, sa_column_kwargs={"server_default": "1"})
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 
@@ -150,8 +153,6 @@ class User(SQLModel, table=True):
     role: str = Field(max_length=16)
     firm_id: int | None = Field(default=None, foreign_key="firm.id", index=True, ondelete="RESTRICT")
     password_hash: str = Field(max_length=200)
-    # Bumped on password change or "log out everywhere": older session cookies stop working.
-    session_epoch: int = Field(default=0)
     locale: str = Field(default="zh", max_length=5)
     is_active: bool = True
     created_at: datetime = _ts()
@@ -167,7 +168,39 @@ class ApiToken(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True, index=True)
     created_at: datetime = _ts()
     last_used_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
-    expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    # set by its owner's revocation or a password change; a revoked token answers 401 and stays listed
+    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class AuthSession(SQLModel, table=True):
+    """A browser session, held on the server: the cookie carries only a signed random id whose SHA-256 is
+    ``token_hash``. It ends at ``expires_at`` (absolute), after the idle timeout without a request
+    (``last_seen_at``), at logout, or when its user's password changes (``revoked_at``)."""
+
+    __tablename__ = "auth_session"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True, ondelete="CASCADE")
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    created_at: datetime = _ts()
+    last_seen_at: datetime = _ts()
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    address: str | None = Field(default=None, max_length=64)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """One login attempt, kept for throttling (a sliding window per account and per client address); the
+    audit log keeps the failures for good. Never holds a password."""
+
+    __tablename__ = "login_attempt"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True), nullable=False, index=True)
+    email: str = Field(max_length=254, index=True)
+    address: str = Field(max_length=64, index=True)
+    succeeded: bool = False
+    # ok | wrong_password | unknown_account | inactive | locked (refused unchecked: not counted)
+    reason: str = Field(max_length=20)
 
 
 class AuditLog(SQLModel, table=True):

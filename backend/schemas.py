@@ -185,6 +185,10 @@ class ListingUpdate(_ListingFields):
     status: Status | None = None
     hw_code: HwCode | None = None
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1, description=(
+        "The listing's version as you read it (``ListingPublic.version``). When given, the change is made only "
+        "if nobody changed the listing since: otherwise 409 with code ``listing_version`` (read it again and "
+        "redo the change). Without it, the change applies to the current version."))
 
 
 class QuantityBand(BaseModel):
@@ -235,6 +239,9 @@ class ListingPublic(BaseModel):
     data_quality: str
     distance_km: float | None = None
     warnings: list[QuantityWarningPublic] = Field(default_factory=list)
+    version: int | None = Field(default=None, description=(
+        "Goes up by one with every change; send it back with a change (PATCH ``version``, the import's "
+        "``version`` column) to have a lost update refused. Not shown on anonymised listings."))
     created_at: datetime
     updated_at: datetime
 
@@ -329,6 +336,7 @@ class LoginResponse(BaseModel):
 
 class TokenCreate(Strict):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    # None: the platform's default lifetime (ISX_API_TOKEN_DAYS, 90 days unless set)
     expires_in_days: Annotated[int, Field(ge=1, le=3650)] | None = None
 
 
@@ -338,7 +346,8 @@ class TokenPublic(BaseModel):
     prefix: str
     created_at: datetime
     last_used_at: datetime | None
-    expires_at: datetime | None
+    expires_at: datetime
+    revoked_at: datetime | None
 
 
 class TokenCreated(TokenPublic):

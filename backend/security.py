@@ -1,4 +1,8 @@
-"""Passwords (argon2), signed session cookies, CSRF tokens and personal API tokens."""
+"""Passwords (argon2), signed session cookies, CSRF tokens and personal API tokens.
+
+A session cookie carries only a signed random session id; the session itself (its user, expiry and
+revocation) lives on the server (``backend.services.auth``). The CSRF token of a session is an HMAC of its
+id; the login form's CSRF token is an HMAC of a random value kept in its own short-lived cookie."""
 
 import hashlib
 import hmac
@@ -14,6 +18,8 @@ from backend.config import get_settings
 SESSION_COOKIE = "isx_session"
 CSRF_COOKIE = "isx_csrf"
 CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+LOGIN_CSRF_COOKIE = "isx_login_csrf"
 TOKEN_PREFIX = "isx_"
 
 
@@ -42,18 +48,26 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(get_settings().secret_key, salt="isx-session")
 
 
-def make_session_cookie(user_id: int, epoch: int) -> tuple[str, str]:
-    """Return (cookie value, CSRF token) for a fresh session."""
-    sid = secrets.token_urlsafe(18)
-    return _serializer().dumps({"uid": user_id, "ep": epoch, "sid": sid}), csrf_token_for(sid)
+def new_session_id() -> str:
+    return secrets.token_urlsafe(32)
 
 
-def read_session_cookie(value: str) -> dict[str, object] | None:
+def hash_session_id(session_id: str) -> str:
+    return hashlib.sha256(f"session:{session_id}".encode()).hexdigest()
+
+
+def make_session_cookie(session_id: str) -> str:
+    return _serializer().dumps({"sid": session_id})
+
+
+def read_session_cookie(value: str) -> str | None:
+    """The session id a cookie carries, if its signature holds and it is not older than a session may live."""
     try:
         data = _serializer().loads(value, max_age=get_settings().session_max_age_s)
     except BadSignature:
         return None
-    return data if isinstance(data, dict) and {"uid", "ep", "sid"} <= data.keys() else None
+    sid = data.get("sid") if isinstance(data, dict) else None
+    return sid if isinstance(sid, str) and sid else None
 
 
 def csrf_token_for(session_id: str) -> str:
@@ -63,6 +77,20 @@ def csrf_token_for(session_id: str) -> str:
 
 def csrf_matches(session_id: str, supplied: str | None) -> bool:
     return bool(supplied) and hmac.compare_digest(csrf_token_for(session_id), supplied or "")
+
+
+def new_login_nonce() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def login_csrf_token(nonce: str) -> str:
+    """The login form's CSRF token: bound to the random value of the visitor's login cookie."""
+    key = get_settings().secret_key.encode()
+    return hmac.new(key, f"login-csrf:{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+def login_csrf_matches(nonce: str | None, supplied: str | None) -> bool:
+    return bool(nonce) and bool(supplied) and hmac.compare_digest(login_csrf_token(nonce or ""), supplied or "")
 
 
 def new_api_token() -> tuple[str, str, str]:

@@ -3,10 +3,14 @@
 set -e
 python - <<'PY'
 import time
+from pydantic import ValidationError
 from sqlalchemy import create_engine, text
 from backend.config import get_settings
 
-url = get_settings().database_url
+try:
+    url = get_settings().database_url
+except ValidationError as exc:  # e.g. a weak ISX_SECRET_KEY: say why, without a traceback
+    raise SystemExit("\n".join("error: " + e["msg"].removeprefix("Value error, ") for e in exc.errors()))
 for attempt in range(60):
     try:
         with create_engine(url).connect() as conn:

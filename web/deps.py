@@ -42,8 +42,8 @@ class Viewer:
 
 
 def csrf_token(request: Request) -> str:
-    data = read_session_cookie(request.cookies.get(SESSION_COOKIE, ""))
-    return csrf_token_for(str(data["sid"])) if data else ""
+    session_id = read_session_cookie(request.cookies.get(SESSION_COOKIE, ""))
+    return csrf_token_for(session_id) if session_id else ""
 
 
 def load_viewer(request: Request, session: Session) -> Viewer | None:

@@ -7,16 +7,20 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
+from backend.api.handlers import busy_answer
 from backend.errors import DomainError, NotAuthenticated
 from web.templating import is_htmx, render
 
 API_PREFIXES = ("/api/", "/healthz", "/docs", "/redoc", "/openapi.json")
 Handler = Callable[[Request, Exception], Awaitable[Response] | Response]
 
-TITLES = {401: "error.401", 403: "error.403", 404: "error.404", 409: "error.409", 422: "error.422"}
+TITLES = {401: "error.401", 403: "error.403", 404: "error.404", 409: "error.409", 422: "error.422",
+          503: "error.503"}
 
 
 def is_api(request: Request) -> bool:
@@ -48,12 +52,17 @@ def _with_viewer(request: Request) -> None:
         session.close()
 
 
-def refusal(request: Request, status: int, detail: str | None = None) -> Response:
-    _with_viewer(request)
+def refusal(request: Request, status: int, detail: str | None = None, *,
+            headers: dict[str, str] | None = None) -> Response:
+    if status != 503:  # a busy database would keep the error page waiting too
+        _with_viewer(request)
     context = {"status": status, "title_key": TITLES.get(status, "error.other"), "detail": detail}
     if is_htmx(request):
-        return render(request, "refusal.html", context, block="message", status_code=status)
-    return render(request, "refusal.html", context, status_code=status)
+        answer = render(request, "refusal.html", context, block="message", status_code=status)
+    else:
+        answer = render(request, "refusal.html", context, status_code=status)
+    answer.headers.update(headers or {})
+    return answer
 
 
 def install(app: FastAPI) -> None:
@@ -78,6 +87,18 @@ def install(app: FastAPI) -> None:
         if is_api(request) or request.url.path.startswith("/static/"):
             return await delegate(api_http, request, exc)
         return refusal(request, exc.status_code)
+
+    api_busy: Handler = app.exception_handlers[OperationalError]
+
+    async def _busy(request: Request, exc: Exception) -> Response:
+        """A busy database: 503 with Retry-After, as a page or (HTMX) a fragment; the API answers JSON."""
+        answer = busy_answer(exc)
+        if is_api(request) or answer is None:
+            return await delegate(api_busy, request, exc)
+        return refusal(request, 503, headers=answer[1])
+
+    app.add_exception_handler(PoolTimeout, _busy)
+    app.add_exception_handler(OperationalError, _busy)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -12,7 +12,7 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session
 
-from backend.errors import Conflict, InvalidInput
+from backend.errors import Conflict, FieldConflict, InvalidInput
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -91,6 +91,11 @@ def submit(session: Session, call: Callable[[], T], *, conflict_field: str) -> t
     except InvalidInput as exc:
         session.rollback()
         return None, domain_errors(exc)
+    except FieldConflict as exc:
+        session.rollback()
+        return None, {exc.field if exc.field != "version" else "__all__": FieldError(
+            key=STATE_KEYS.get(exc.code or "", "err.conflict"), msg=exc.message,
+            values={"detail": exc.message} | exc.values)}
     except Conflict as exc:
         session.rollback()
         return None, {conflict_field: conflict_error(exc.message)}
@@ -100,7 +105,11 @@ def submit(session: Session, call: Callable[[], T], *, conflict_field: str) -> t
 STATE_KEYS = {"permit_missing": "err.state.permit_missing", "approval_missing": "err.state.approval_missing",
               "deal_not_active": "err.state.deal_not_active", "terms_missing": "err.state.terms_missing",
               "delivery_voided": "err.state.delivery_voided", "ledger_state": "err.state.ledger_state",
-              "evidence_changed": "err.state.evidence_changed", "no_evidence": "err.state.no_evidence"}
+              "evidence_changed": "err.state.evidence_changed", "no_evidence": "err.state.no_evidence",
+              # a listing change refused (services.listings): a newer version, or deals that hold the listing
+              # (the import's row problems carry the same codes: one text each, ``err.<code>``)
+              "listing_version": "err.listing_version", "listing_committed": "err.listing_committed",
+              "listing_has_deals": "err.listing_has_deals", "listing_in_deals": "err.listing_in_deals"}
 
 
 def state_error(msg: str, code: str | None = None) -> FieldError:

@@ -12,6 +12,7 @@ from backend.errors import NotAuthenticated, PermissionDenied
 from backend.models import User
 from backend.policy import Actor
 from backend.security import CSRF_HEADER, SESSION_COOKIE, csrf_matches, read_session_cookie
+from backend.services.auth import session_user
 from backend.services.users import actor_for, user_for_token
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -39,25 +40,35 @@ def _bearer(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (behind a proxy: run uvicorn with --forwarded-allow-ips)."""
+    return request.client.host if request.client else "unknown"
+
+
+def current_session_id(request: Request) -> int | None:
+    """The server-side session behind this request's cookie, once :func:`user_from_request` found it."""
+    return getattr(request.state, "auth_session_id", None)
+
+
 def user_from_request(request: Request, session: Session) -> User | None:
-    """The user behind a Bearer token or a session cookie (checking CSRF on cookie writes), or None."""
+    """The user behind a Bearer token or a live session cookie (checking CSRF on cookie writes), or None.
+
+    The CSRF token of a cookie session is read from the X-CSRF-Token header only, never from the address
+    (a query string leaks into logs, history and Referer headers)."""
     token = _bearer(request)
     if token is not None:
         user = user_for_token(session=session, token=token)
         if user is None:
-            raise NotAuthenticated("invalid or expired API token")
+            raise NotAuthenticated("invalid, expired or revoked API token")
         return user
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie:
+    session_id = read_session_cookie(request.cookies.get(SESSION_COOKIE, ""))
+    found = session_user(session=session, session_id=session_id) if session_id else None
+    if session_id is None or found is None:
         return None
-    data = read_session_cookie(cookie)
-    user = session.get(User, data["uid"]) if data else None
-    if data is None or user is None or not user.is_active or user.session_epoch != data["ep"]:
-        return None
-    if request.method not in SAFE_METHODS:
-        supplied = request.headers.get(CSRF_HEADER) or request.query_params.get("csrf_token")
-        if not csrf_matches(str(data["sid"]), supplied):
-            raise PermissionDenied(f"missing or wrong CSRF token (send the {CSRF_HEADER} header)")
+    user, row = found
+    if request.method not in SAFE_METHODS and not csrf_matches(session_id, request.headers.get(CSRF_HEADER)):
+        raise PermissionDenied(f"missing or wrong CSRF token (send the {CSRF_HEADER} header)")
+    request.state.auth_session_id = row.id
     return user
 
 

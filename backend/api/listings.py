@@ -1,4 +1,4 @@
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
@@ -8,6 +8,14 @@ from backend.schemas import Kind, ListingCreate, ListingPublic, ListingUpdate, P
 from backend.services import listings as svc
 
 router = APIRouter(prefix="/listings", tags=["listings"])
+BUSY: dict[int | str, dict[str, Any]] = {503: {
+    "description": "The database is busy (no free connection, a row lock held too long): retry after the "
+                   "seconds in the `Retry-After` header. Body: `{detail, code: \"busy\"}`."}}
+CHANGE_REFUSED: dict[int | str, dict[str, Any]] = {409: {
+    "description": "Refused, body `{detail, code, loc}`: `listing_version` (someone changed the listing since "
+                   "the `version` you sent), `listing_committed` (agreed and active deals commit more than the "
+                   "new quantity), `listing_has_deals` (kind, material and unit are fixed while deals hold the "
+                   "listing), `listing_in_deals` (a listing with deals is closed, not deleted)."}} | BUSY
 
 
 @router.get("", response_model=Page[ListingPublic])
@@ -39,14 +47,16 @@ def get_listing(session: SessionDep, actor: CurrentActor, listing_id: int) -> Li
     return svc.get_listing(session=session, actor=actor, listing_id=listing_id)
 
 
-@router.patch("/{listing_id}", response_model=ListingPublic)
+@router.patch("/{listing_id}", response_model=ListingPublic, responses=CHANGE_REFUSED)
 def update_listing(session: SessionDep, actor: CurrentActor, listing_id: int,
                    listing_in: ListingUpdate) -> ListingPublic:
+    """Change a listing. Send the ``version`` you read to have the change refused (409) if someone changed
+    the listing meanwhile; a listing never falls below what its agreed and active deals commit."""
     svc.update_listing(session=session, actor=actor, listing_id=listing_id, listing_in=listing_in)
     return svc.get_listing(session=session, actor=actor, listing_id=listing_id)
 
 
-@router.delete("/{listing_id}", status_code=204)
+@router.delete("/{listing_id}", status_code=204, responses=CHANGE_REFUSED)
 def delete_listing(session: SessionDep, actor: CurrentActor, listing_id: int) -> Response:
     svc.delete_listing(session=session, actor=actor, listing_id=listing_id)
     return Response(status_code=204)

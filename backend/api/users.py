@@ -1,8 +1,8 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from backend.api.deps import CurrentActor, SessionDep
+from backend.api.deps import CurrentActor, SessionDep, current_session_id
 from backend.api.params import PagingDep
 from backend.schemas import (
     MeUpdate,
@@ -26,8 +26,10 @@ def me(session: SessionDep, actor: CurrentActor) -> UserPublic:
 
 
 @router.patch("/me", response_model=UserPublic)
-def update_me(session: SessionDep, actor: CurrentActor, me_in: MeUpdate) -> UserPublic:
-    return svc.to_public(session, svc.update_me(session=session, actor=actor, me_in=me_in))
+def update_me(request: Request, session: SessionDep, actor: CurrentActor, me_in: MeUpdate) -> UserPublic:
+    """A new password ends the account's API tokens and its other sessions; this session stays."""
+    return svc.to_public(session, svc.update_me(session=session, actor=actor, me_in=me_in,
+                                                current_session_id=current_session_id(request)))
 
 
 @router.get("/me/tokens", response_model=list[TokenPublic])
@@ -43,6 +45,7 @@ def create_token(session: SessionDep, actor: CurrentActor, token_in: TokenCreate
 
 @router.delete("/me/tokens/{token_id}", status_code=204)
 def revoke_token(session: SessionDep, actor: CurrentActor, token_id: int) -> Response:
+    """The token answers 401 from now on; it stays listed, with its ``revoked_at``."""
     svc.revoke_token(session=session, actor=actor, token_id=token_id)
     return Response(status_code=204)
 

@@ -212,10 +212,17 @@ def baseline_import(
 
 def serve(host: Annotated[str | None, typer.Option()] = None, port: Annotated[int | None, typer.Option()] = None,
           reload: bool = False) -> None:
-    """Serve the web app and API with uvicorn."""
+    """Serve the web app and API with uvicorn (refused, exit code 2, when the settings are unfit, such as a
+    weak secret key in production)."""
     import uvicorn
+    from pydantic import ValidationError
 
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            fail(str(err["msg"]).removeprefix("Value error, "))
+        return
     uvicorn.run("web.app:app", host=host or settings.host, port=port or settings.port, reload=reload)
 
 

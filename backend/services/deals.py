@@ -64,6 +64,7 @@ from backend.schemas_deals import (
     LedgerTransition,
 )
 from backend.services import ledger as ledger_svc
+from backend.services.listings import lock_listings
 from backend.services.listings import to_public as listing_public
 from backend.services.query import apply_sort, page
 from matching.economics import permit_covers
@@ -318,9 +319,13 @@ def create_deal(*, session: Session, actor: Actor, deal_in: DealCreate) -> Deal:
         for field, ident in (("supply_listing_id", supply_id), ("demand_listing_id", demand_id)):
             if not _visible_listing(session, actor, ident):
                 raise InvalidInput.at(("body", field), f"listing {ident} does not exist")
+    lock_listings(session, [supply_id, demand_id])  # a concurrent change of kind or status waits for this deal
     sup_row, dem_row = _listing_row(session, supply_id), _listing_row(session, demand_id)
-    if sup_row is None or dem_row is None:  # pragma: no cover - foreign keys keep these
-        raise InvalidInput.at(("body", "proposal_id"), "a listing of this proposal is gone")
+    for field, ident, row in (("supply_listing_id", supply_id, sup_row), ("demand_listing_id", demand_id, dem_row)):
+        if row is None:  # deleted by a request that held the lock first
+            raise InvalidInput.at(("body", "proposal_id" if proposal is not None else field),
+                                  f"listing {ident} does not exist")
+    assert sup_row is not None and dem_row is not None
     supply, supplier, supply_site, supply_park = sup_row
     demand, receiver, demand_site, demand_park = dem_row
     if proposal is None:
@@ -396,10 +401,7 @@ def _lock_deal(session: Session, deal_id: int) -> Deal:
 def _check_integrity(session: Session, s: Sides) -> None:
     """With both listing rows locked: agreed + active deals stay within the have's and the want's quantity."""
     d = s.deal
-    session.execute(select(Listing.id).where(Listing.id.in_(sorted({d.supply_listing_id, d.demand_listing_id})))
-                    .order_by(Listing.id).with_for_update())
-    for listing in (s.supply, s.demand):
-        session.refresh(listing)
+    lock_listings(session, [d.supply_listing_id, d.demand_listing_id])  # refreshes s.supply and s.demand
     qty = d.agreed_quantity or 0.0
     have_cap = listing_capacity(s.supply)
     have_used = committed_supply(session, [s.supply.id or 0], exclude_deal=d.id).get(s.supply.id or 0, 0.0)

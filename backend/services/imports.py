@@ -21,18 +21,19 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from backend import policy
-from backend.errors import InvalidInput
+from backend.errors import FieldConflict, InvalidInput
 from backend.geo import coarse
 from backend.kb import check_material_and_unit
 from backend.models import Firm, Listing, Park, Site
 from backend.policy import Actor
 from backend.schemas import FirmCreate, ImportIssue, ImportSummary, ListingCreate, SiteCreate
+from backend.services import listings as listings_svc
 from backend.services.listings import _check_semantics, data_quality
 
 COLUMNS = ("park", "firm", "industry_code", "contact_name", "contact_phone", "contact_email", "site",
            "site_address", "site_access", "site_industries", "lat", "lon", "ref", "kind", "material", "quantity",
            "unit", "period", "available_from", "available_to", "price", "disposal_cost", "logistics", "visibility",
-           "status", "attributes", "hw_code", "description")
+           "status", "attributes", "hw_code", "description", "version")
 REQUIRED = ("firm", "industry_code", "site", "lat", "lon")
 LISTING_COLUMNS = ("kind", "material", "quantity", "unit")
 PREVIEW_ROWS = 50
@@ -122,6 +123,10 @@ class _Plan:
     firms: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
     sites: dict[tuple[int, str, str], dict[str, Any]] = field(default_factory=dict)
     listings: list[tuple[int, str, str, dict[str, Any]]] = field(default_factory=list)
+    # matched to what exists (``_plan_writes``): None where the import creates
+    firm_rows: dict[tuple[int, str], Firm | None] = field(default_factory=dict)
+    site_rows: dict[tuple[int, str, str], Site | None] = field(default_factory=dict)
+    rows: list["_ListingRow"] = field(default_factory=list)
 
     def error(self, row: int | None, column: str | None, msg: str, code: str | None = None,
               values: dict[str, Any] | None = None) -> None:
@@ -279,6 +284,14 @@ def _plan_listing(plan: _Plan, number: int, raw: dict[str, str]) -> dict[str, An
                 values[name] = _number(raw[name])
             except ValueError:
                 plan.error(number, name, f"'{raw[name]}' is not a number")
+    version = None
+    if raw.get("version"):
+        try:
+            version = int(raw["version"])
+            if not 1 <= version < 2**31:
+                raise ValueError
+        except ValueError:
+            plan.error(number, "version", f"'{raw['version']}' is not a listing version (a whole number from 1)")
     try:
         values["attributes"] = _attributes(raw.get("attributes", ""))
     except (ValueError, json.JSONDecodeError) as exc:
@@ -307,7 +320,7 @@ def _plan_listing(plan: _Plan, number: int, raw: dict[str, str]) -> dict[str, An
             msg=(f"{warning.value:,.0f} {warning.unit}/yr is above what a typical large plant states "
                  f"({warning.typical_max:,.0f} {warning.unit}/yr): accepted, please check")))
     fields.pop("site_id")
-    return fields
+    return fields | {"_version": version}
 
 
 # --- applying ------------------------------------------------------------------------------------------
@@ -317,82 +330,156 @@ def _differs(obj: Any, values: dict[str, Any], names: tuple[str, ...]) -> bool:
 
 def run_import(*, session: Session, actor: Actor | None, data: bytes, filename: str, park_id: int | None = None,
                dry_run: bool = True, max_rows: int = 20_000) -> ImportSummary:
-    """Plan the import; on a real run with no problems, write it. See the module docstring."""
+    """Plan the import; on a real run with no problems, write it. See the module docstring.
+
+    A row's ``ref`` matches an existing listing of its firm only if the caller may edit that listing
+    (``policy.can_edit_listing``; the CLI, without an actor, edits all): any other ref reads as unknown, so
+    a dry run answers for it exactly as for a ref nobody uses. Changes of existing listings go through
+    ``services.listings`` (``check_change``, ``write_change``) with the rows locked on a real run, under the
+    rules of ``PATCH /listings``: a row that would cut a listing below what its deals commit, change what they
+    hold or overwrite a newer version (the optional ``version`` column) is a problem of that row."""
     if actor is not None:
         policy.require(actor.is_admin or actor.role == "park_manager", "only park managers and admins import")
     plan = plan_import(session=session, actor=actor, data=data, filename=filename, park_id=park_id,
                        dry_run=dry_run, max_rows=max_rows)
     summary = plan.summary
+    if not plan.issues:
+        _plan_writes(session, actor, plan, dry_run=dry_run)
     summary.errors = sorted(plan.issues, key=lambda i: (i.row or 0, i.column or ""))
     summary.warnings = plan.warnings
     summary.ok = not plan.issues
     if not summary.ok:
         if dry_run:
+            summary.preview = []
             return summary
         raise ImportRejected(summary)
+    if not dry_run:
+        _write(session, plan)
+    return summary
 
-    firms: dict[tuple[int, str], Firm] = {}
+
+@dataclass
+class _ListingRow:
+    row: int
+    park: int
+    firm_name: str
+    site_name: str
+    values: dict[str, Any]
+    existing: Listing | None = None
+    change: listings_svc.ListingChange | None = None
+
+
+def _plan_writes(session: Session, actor: Actor | None, plan: _Plan, *, dry_run: bool) -> None:
+    """Match the plan to what exists, count creates and updates, and check every change of an existing
+    listing (locked first on a real run); problems go to ``plan.issues``. Writes nothing."""
+    summary = plan.summary
+    firms: dict[tuple[int, str], Firm | None] = {}
     for (park, name), values in plan.firms.items():
         firm = session.scalar(select(Firm).where(Firm.park_id == park, Firm.name == name))
+        firms[(park, name)] = firm
         if firm is None:
             summary.firms_created += 1
-            firm = Firm.model_validate({k: v for k, v in values.items() if not k.startswith("_")})
         elif _differs(firm, values, FIRM_FIELDS):
             summary.firms_updated += 1
-            if not dry_run:
-                firm.sqlmodel_update({f: values[f] for f in FIRM_FIELDS})
-        firms[(park, name)] = firm
-    if not dry_run:
-        session.add_all(firms.values())
-        session.flush()
-
-    sites: dict[tuple[int, str, str], Site] = {}
+    sites: dict[tuple[int, str, str], Site | None] = {}
     for (park, firm_name, site_name), values in plan.sites.items():
         firm = firms[(park, firm_name)]
-        site = session.scalar(select(Site).where(Site.firm_id == firm.id, Site.name == site_name)) \
-            if firm.id is not None else None
+        site = None if firm is None else \
+            session.scalar(select(Site).where(Site.firm_id == firm.id, Site.name == site_name))
+        sites[(park, firm_name, site_name)] = site
         if site is None:
             summary.sites_created += 1
-            site = Site(firm_id=firm.id or 0, name=site_name, address=values["address"], lat=values["lat"],
-                        lon=values["lon"], coarse_lat=coarse(values["lat"]), coarse_lon=coarse(values["lon"]),
-                        access=values["access"], industry_codes=values["industry_codes"])
         elif _differs(site, values, SITE_FIELDS):
             summary.sites_updated += 1
-            if not dry_run:
-                site.sqlmodel_update({f: values[f] for f in SITE_FIELDS}
-                                     | {"coarse_lat": coarse(values["lat"]), "coarse_lon": coarse(values["lon"])})
-        sites[(park, firm_name, site_name)] = site
-    if not dry_run:
-        session.add_all(sites.values())
-        session.flush()
 
+    rows: list[_ListingRow] = []
+    hidden: list[_ListingRow] = []
     for park, firm_name, site_name, values in plan.listings:
-        firm, site = firms[(park, firm_name)], sites[(park, firm_name, site_name)]
-        ref = values.get("ref")
-        existing = session.scalar(select(Listing).where(Listing.firm_id == firm.id, Listing.ref == ref)) \
-            if ref and firm.id is not None else None
-        row = values.pop("_row")
+        item = _ListingRow(values["_row"], park, firm_name, site_name, values)
+        firm, ref = firms[(park, firm_name)], values.get("ref")
+        if firm is not None and ref:
+            found = session.scalar(select(Listing).where(Listing.firm_id == firm.id, Listing.ref == ref))
+            if found is not None and (actor is None or policy.can_edit_listing(actor, found, firm)):
+                item.existing = found
+            elif found is not None:
+                hidden.append(item)  # unknown to this caller: a dry run answers as for a free ref
+        rows.append(item)
+    if not dry_run:
+        for item in hidden:  # the one thing a real run cannot do: give a second listing the same ref
+            plan.error(item.row, "ref", f"ref '{item.values['ref']}' cannot be used for firm "
+                                        f"'{item.firm_name}'; choose another", "ref_unavailable")
+        locked = listings_svc.lock_listings(session, [i.existing.id or 0 for i in rows if i.existing])
+        for item in rows:
+            if item.existing is not None:
+                item.existing = locked[item.existing.id or 0]  # read again under the lock
+    for item in rows:
+        values, existing = item.values, item.existing
+        site = sites[(item.park, item.firm_name, item.site_name)]
         if existing is None:
             action = "create"
             summary.listings_created += 1
-            if not dry_run:
-                listing = Listing.model_validate(values | {"firm_id": firm.id, "site_id": site.id})
-                listing.data_quality = data_quality(listing)
-                session.add(listing)
-        elif _differs(existing, values, LISTING_FIELDS) or existing.site_id != site.id:
+        elif _differs(existing, values, LISTING_FIELDS) or site is None or existing.site_id != site.id:
             action = "update"
             summary.listings_updated += 1
-            if not dry_run:
-                existing.sqlmodel_update({f: values[f] for f in LISTING_FIELDS} | {"site_id": site.id})
-                existing.data_quality = data_quality(existing)
-                session.add(existing)
+            changes = {f: values[f] for f in LISTING_FIELDS if getattr(existing, f) != values[f]}
+            try:
+                item.change = listings_svc.check_change(session, existing, changes,
+                                                        expected_version=values.get("_version"))
+            except (InvalidInput, FieldConflict) as exc:
+                _row_problem(plan, item.row, exc)
         else:
-            action = "unchanged"
+            action = "unchanged"  # nothing to write, so nothing to lose whatever version the row read
             summary.unchanged += 1
         if len(summary.preview) < PREVIEW_ROWS:
-            summary.preview.append({"row": row, "action": action, "firm": firm_name, "site": site_name,
-                                    "ref": ref, "kind": values["kind"], "material": values["material"],
-                                    "quantity": values["quantity"], "unit": values["unit"]})
-    if not dry_run:
-        session.flush()
-    return summary
+            summary.preview.append({"row": item.row, "action": action, "firm": item.firm_name,
+                                    "site": item.site_name, "ref": values.get("ref"), "kind": values["kind"],
+                                    "material": values["material"], "quantity": values["quantity"],
+                                    "unit": values["unit"]})
+    plan.rows = rows
+    plan.firm_rows, plan.site_rows = firms, sites
+
+
+def _row_problem(plan: _Plan, row: int, exc: InvalidInput | FieldConflict) -> None:
+    if isinstance(exc, FieldConflict):
+        plan.error(row, exc.field, exc.message, exc.code, exc.values)
+        return
+    for err in exc.errors:
+        plan.error(row, str(err["loc"][-1]), err["msg"], str(err.get("type") or ""), err.get("ctx"))
+
+
+def _write(session: Session, plan: _Plan) -> None:
+    """Write a checked plan (a real run without problems), inside the caller's transaction."""
+    firms: dict[tuple[int, str], Firm] = {}
+    for key, values in plan.firms.items():
+        firm = plan.firm_rows[key]
+        if firm is None:
+            firm = Firm.model_validate({k: v for k, v in values.items() if not k.startswith("_")})
+        else:
+            firm.sqlmodel_update({f: values[f] for f in FIRM_FIELDS})
+        firms[key] = firm
+    session.add_all(firms.values())
+    session.flush()
+    sites: dict[tuple[int, str, str], Site] = {}
+    for (park, firm_name, site_name), values in plan.sites.items():
+        site = plan.site_rows[(park, firm_name, site_name)]
+        place = {"coarse_lat": coarse(values["lat"]), "coarse_lon": coarse(values["lon"])}
+        if site is None:
+            site = Site(firm_id=firms[(park, firm_name)].id or 0, name=site_name, address=values["address"],
+                        lat=values["lat"], lon=values["lon"], access=values["access"],
+                        industry_codes=values["industry_codes"], **place)
+        elif _differs(site, values, SITE_FIELDS):
+            site.sqlmodel_update({f: values[f] for f in SITE_FIELDS} | place)
+        sites[(park, firm_name, site_name)] = site
+    session.add_all(sites.values())
+    session.flush()
+    for item in plan.rows:
+        firm, site = firms[(item.park, item.firm_name)], sites[(item.park, item.firm_name, item.site_name)]
+        fields = {k: v for k, v in item.values.items() if not k.startswith("_")}
+        if item.existing is None:
+            listing = Listing.model_validate(fields | {"firm_id": firm.id, "site_id": site.id})
+            listing.data_quality = data_quality(listing)
+            session.add(listing)
+        elif item.change is not None:
+            listings_svc.write_change(session, listings_svc.ListingChange(
+                item.existing, item.change.fields | {"site_id": site.id}))
+    session.flush()

@@ -6,6 +6,8 @@ filter that could single out such a listing (firm, park, text on firm names, dis
 viewer is allowed to see, so a filter cannot be used to learn more than the listing shows.
 """
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -13,7 +15,7 @@ from sqlalchemy import and_, case, func, literal, not_, or_, select
 from sqlmodel import Session
 
 from backend import policy
-from backend.errors import Conflict, InvalidInput, NotFound
+from backend.errors import Conflict, FieldConflict, InvalidInput, NotFound
 from backend.geo import COARSE_PRECISION_KM, bounding_box, distance_km_sql
 from backend.kb import check_material_and_unit, get_kb
 from backend.models import Deal, Firm, Listing, Park, Site
@@ -73,7 +75,7 @@ def to_public(listing: Listing, firm: Firm, site: Site, park: Park, *, anonymise
     return ListingPublic(**common, firm_id=firm.id, firm_name=firm.name, site_id=site.id, park_id=firm.park_id,
                          ref=listing.ref, quantity=listing.quantity, quantity_band=None, lat=site.lat,
                          lon=site.lon, location_precision_km=0.0, description=listing.description,
-                         warnings=plausibility.listing_warnings(listing))
+                         warnings=plausibility.listing_warnings(listing), version=listing.version)
 
 
 def list_listings(*, session: Session, actor: Actor, material: list[str] | None = None, kind: str | None = None,
@@ -210,12 +212,47 @@ def create_listing(*, session: Session, actor: Actor, listing_in: ListingCreate)
     return listing
 
 
-def update_listing(*, session: Session, actor: Actor, listing_id: int, listing_in: ListingUpdate) -> Listing:
-    listing, firm, _site, _park = _visible(session, actor, listing_id)
-    policy.require(policy.can_edit_listing(actor, listing, firm), "you may not edit this listing")
-    changes = changes_of(listing_in)
-    for required in ("site_id", "kind", "material", "quantity", "unit", "period", "visibility", "status",
-                     "attributes"):
+# --- changing a listing: the one writer ----------------------------------------------------------------
+# Every path that changes an existing listing (API PATCH, the web form and its close button, the import, the
+# CLI through them) goes through ``check_change`` and ``write_change`` with the row locked by
+# ``lock_listings``: the same lock ``deals.transition`` takes before it sums what agreed and active deals
+# commit, so a cut and an agreement never both pass on stale sums.
+FIXED_WITH_DEALS = ("kind", "material", "unit")
+REQUIRED_FIELDS = ("site_id", "kind", "material", "quantity", "unit", "period", "visibility", "status", "attributes")
+
+
+def lock_listings(session: Session, listing_ids: Iterable[int]) -> dict[int, Listing]:
+    """Lock these listing rows until the transaction ends (``SELECT ... FOR UPDATE``, in id order so two
+    writers never wait on each other crosswise) and return them read afresh. SQLite has no row locks: it
+    serialises writers itself."""
+    ids = sorted(set(listing_ids))
+    if not ids:
+        return {}
+    rows = session.scalars(select(Listing).where(Listing.id.in_(ids)).order_by(Listing.id).with_for_update()
+                           .execution_options(populate_existing=True))
+    return {row.id or 0: row for row in rows}
+
+
+@dataclass(frozen=True)
+class ListingChange:
+    """A checked change of one locked listing: the fields to write (``write_change``)."""
+
+    listing: Listing
+    fields: dict[str, Any]
+
+
+def check_change(session: Session, listing: Listing, changes: dict[str, Any], *,
+                 expected_version: int | None = None) -> ListingChange:
+    """Check a change of ``listing`` (locked by the caller with ``lock_listings``; the caller has checked that
+    the actor may edit it). Raises ``FieldConflict`` (409) when ``expected_version`` is not the stored one
+    (someone changed the listing since it was read) or when deals hold the listing (``_keep_deals_covered``),
+    ``InvalidInput`` (422) for bad values; both name the field."""
+    if expected_version is not None and expected_version != listing.version:
+        raise FieldConflict(f"listing {listing.id} was changed by someone else since you read it (now version "
+                            f"{listing.version}, you sent {expected_version}); read it again and redo your change",
+                            code="listing_version", field="version",
+                            values={"current": listing.version, "sent": expected_version})
+    for required in REQUIRED_FIELDS:
         if required in changes and changes[required] is None:
             raise InvalidInput.at(("body", required), f"{required} may not be null")
     if "site_id" in changes:
@@ -229,40 +266,67 @@ def update_listing(*, session: Session, actor: Actor, listing_id: int, listing_i
         merged["hw_code"] = None  # re-derived from the new material
     _check_semantics(merged)
     _ref_free(session, listing.firm_id, merged.get("ref"), listing.id)
-    listing.sqlmodel_update({k: merged[k] for k in (*changes, "hw_code")})
-    listing.data_quality = data_quality(listing)
-    session.add(listing)
-    session.flush()
+    return ListingChange(listing, {k: merged[k] for k in (*changes, "hw_code")})
+
+
+def write_change(session: Session, change: ListingChange) -> Listing:
+    """Write a checked change; the version goes up by one when any field differs."""
+    listing = change.listing
+    if any(getattr(listing, k) != v for k, v in change.fields.items()):
+        listing.sqlmodel_update(change.fields)
+        listing.data_quality = data_quality(listing)
+        listing.version += 1
+        session.add(listing)
+        session.flush()
     return listing
 
 
+def update_listing(*, session: Session, actor: Actor, listing_id: int, listing_in: ListingUpdate) -> Listing:
+    """Change a listing the actor may edit. ``listing_in.version``, when given, must be the stored version
+    (else 409: a lost update refused)."""
+    _visible(session, actor, listing_id)
+    listing = lock_listings(session, [listing_id])[listing_id]
+    firm = session.get(Firm, listing.firm_id)
+    assert firm is not None
+    policy.require(policy.can_edit_listing(actor, listing, firm), "you may not edit this listing")
+    changes = changes_of(listing_in)
+    expected = changes.pop("version", None)
+    return write_change(session, check_change(session, listing, changes, expected_version=expected))
+
+
 def _keep_deals_covered(session: Session, listing: Listing, merged: dict[str, Any]) -> None:
-    """A listing with deals keeps its kind and material, and never drops below what agreed and active
-    deals already commit."""
+    """A listing with deals keeps its kind, material and unit, and never drops below what agreed and active
+    deals already commit (read with the listing row locked)."""
     from backend.services import deals
 
     n_deals = session.scalar(select(func.count()).select_from(Deal).where(
         or_(Deal.supply_listing_id == listing.id, Deal.demand_listing_id == listing.id))) or 0
     if not n_deals:
         return
-    for field in ("kind", "material"):
+    for field in FIXED_WITH_DEALS:
         if merged[field] != getattr(listing, field):
-            raise InvalidInput.at(("body", field), f"listing {listing.id} has deals; its {field} cannot change")
+            raise FieldConflict(f"listing {listing.id} is part of {n_deals} deal(s); its {field} cannot change",
+                                code="listing_has_deals", field=field, values={"field": field, "deals": n_deals})
     committed = (deals.committed_supply if listing.kind == "have" else deals.committed_demand)(
         session, [listing.id or 0]).get(listing.id or 0, 0.0)
     probe = Listing.model_validate(merged)
-    if deals.listing_capacity(probe) + deals.TOLERANCE < committed:
-        raise InvalidInput.at(("body", "quantity"), f"agreed and active deals already commit {committed:g} "
-                              f"{get_kb().materials[listing.material].unit} of this listing per year")
+    if deals.listing_capacity(probe) * (1 + deals.TOLERANCE) < committed:
+        unit = get_kb().materials[listing.material].unit
+        raise FieldConflict(f"agreed and active deals already commit {committed:g} {unit} of this listing per "
+                            "year; it cannot be less", code="listing_committed", field="quantity",
+                            values={"committed": f"{committed:g}", "unit": unit})
 
 
 def delete_listing(*, session: Session, actor: Actor, listing_id: int) -> None:
-    listing, firm, _site, _park = _visible(session, actor, listing_id)
+    _visible(session, actor, listing_id)
+    listing = lock_listings(session, [listing_id])[listing_id]
+    firm = session.get(Firm, listing.firm_id)
+    assert firm is not None
     policy.require(policy.can_edit_listing(actor, listing, firm), "you may not delete this listing")
     n_deals = session.scalar(select(func.count()).select_from(Deal).where(
         or_(Deal.supply_listing_id == listing_id, Deal.demand_listing_id == listing_id))) or 0
     if n_deals:
-        raise Conflict(f"listing {listing_id} is part of {n_deals} deal(s); close it instead of deleting it")
+        raise Conflict(f"listing {listing_id} is part of {n_deals} deal(s); close it instead of deleting it",
+                       code="listing_in_deals")
     session.delete(listing)
     session.flush()
-

@@ -245,11 +245,13 @@ def recover_interrupted_runs() -> int:
 
 
 def _progress(session: Session, run: MatchRun, stage: str, percent: int) -> None:
-    """Commit the stage, then re-read the cancel flag (set by another request)."""
+    """Commit the stage, then re-read the cancel flag (set by another request) and end that read: the stage
+    that follows (the solver) keeps no transaction open while it works."""
     run.stage, run.percent = stage, percent
     session.add(run)
     session.commit()
     session.refresh(run)
+    session.commit()
     if run.cancel_requested:
         raise RunCancelled
 

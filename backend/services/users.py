@@ -1,17 +1,18 @@
 """Accounts, their scopes (firm or parks), login and personal API tokens."""
 
 from datetime import timedelta
-from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import Session
 
 from backend import policy
+from backend.config import get_settings
 from backend.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from backend.models import ApiToken, Firm, Park, User, UserPark, utcnow
 from backend.policy import Actor
 from backend.schemas import MeUpdate, TokenCreate, UserCreate, UserPublic, UserUpdate
 from backend.security import hash_api_token, hash_password, new_api_token, verify_password
+from backend.services.auth import aware, revoke_credentials, stamp
 from backend.services.common import get_or_404
 from backend.services.query import apply_sort, page
 
@@ -32,44 +33,24 @@ def to_public(session: Session, user: User) -> UserPublic:
     return UserPublic.model_validate(user.model_dump() | {"park_ids": park_ids_of(session, user.id or 0)})
 
 
-# --- login and tokens ----------------------------------------------------------------------------------
-@cache
-def _dummy_hash() -> str:
-    return hash_password("not-a-real-password")
-
-
-def authenticate(*, session: Session, email: str, password: str) -> User | None:
-    user = session.scalar(select(User).where(User.email == email.lower()))
-    if user is None:
-        verify_password(_dummy_hash(), password)  # spend the same time whether or not the account exists
-        return None
-    if not user.is_active or not verify_password(user.password_hash, password):
-        return None
-    return user
-
-
+# --- personal API tokens -------------------------------------------------------------------------------
 def user_for_token(*, session: Session, token: str) -> User | None:
+    """The active owner of a live token (not expired, not revoked), or None."""
     found = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_api_token(token)))
     now = utcnow()
-    if found is None or (found.expires_at is not None and _aware(found.expires_at) < now):
+    if found is None or found.revoked_at is not None or aware(found.expires_at) <= now:
         return None
     user = session.get(User, found.user_id)
     if user is None or not user.is_active:
         return None
-    if found.last_used_at is None or now - _aware(found.last_used_at) > timedelta(minutes=5):
-        found.last_used_at = now
-        session.add(found)
+    if found.last_used_at is None or now - aware(found.last_used_at) > timedelta(minutes=5):
+        stamp(session, update(ApiToken).where(ApiToken.id == found.id).values(last_used_at=now))
     return user
-
-
-def _aware(moment):
-    # SQLite returns naive datetimes for timezone-aware columns; they are stored in UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
 
 
 def create_token(*, session: Session, actor: Actor, token_in: TokenCreate) -> tuple[ApiToken, str]:
     token, prefix, digest = new_api_token()
-    expires = utcnow() + timedelta(days=token_in.expires_in_days) if token_in.expires_in_days else None
+    expires = utcnow() + timedelta(days=token_in.expires_in_days or get_settings().api_token_days)
     row = ApiToken(user_id=actor.id, name=token_in.name, prefix=prefix, token_hash=digest, expires_at=expires)
     session.add(row)
     session.flush()
@@ -81,11 +62,14 @@ def list_tokens(*, session: Session, actor: Actor) -> list[ApiToken]:
 
 
 def revoke_token(*, session: Session, actor: Actor, token_id: int) -> None:
+    """The owner ends one of their tokens (it stays listed, with ``revoked_at``); revoking twice is a no-op."""
     row = session.get(ApiToken, token_id)
     if row is None or row.user_id != actor.id:
         raise NotFound(f"token {token_id} not found")
-    session.delete(row)
-    session.flush()
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.add(row)
+        session.flush()
 
 
 # --- accounts ------------------------------------------------------------------------------------------
@@ -184,22 +168,23 @@ def update_user(*, session: Session, actor: Actor, user_id: int, user_in: UserUp
             setattr(user, key, changes[key])
     if changes.get("password"):
         user.password_hash = hash_password(changes["password"])
-        user.session_epoch += 1
-    if changes.get("is_active") is False:
-        user.session_epoch += 1
     session.add(user)
+    if changes.get("password") or changes.get("is_active") is False:
+        revoke_credentials(session=session, user_id=user.id or 0)
     _set_parks(session, user.id or 0, park_ids)
     session.flush()
     return user
 
 
-def update_me(*, session: Session, actor: Actor, me_in: MeUpdate) -> User:
+def update_me(*, session: Session, actor: Actor, me_in: MeUpdate, current_session_id: int | None = None) -> User:
+    """Change one's own account. A new password ends every API token and every other session of the
+    account; ``current_session_id`` (the browser session making the change) stays signed in."""
     user = actor.user
     if me_in.password is not None:
         if not me_in.current_password or not verify_password(user.password_hash, me_in.current_password):
             raise InvalidInput.at(("body", "current_password"), "the current password is wrong")
         user.password_hash = hash_password(me_in.password)
-        user.session_epoch += 1
+        revoke_credentials(session=session, user_id=user.id or 0, keep_session_id=current_session_id)
     if me_in.name is not None:
         user.name = me_in.name
     if me_in.locale is not None:

@@ -26,7 +26,7 @@ def test_production_needs_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ISX_SECRET_KEY", raising=False)
     with pytest.raises(ValidationError, match="ISX_SECRET_KEY"):
         Settings(_env_file=None)  # type: ignore[call-arg]
-    monkeypatch.setenv("ISX_SECRET_KEY", "a-long-private-production-secret")
+    monkeypatch.setenv("ISX_SECRET_KEY", "Zq3v-W8kP1x_L0rN7tB2mD5yH9cF6jS4aG")
     assert Settings(_env_file=None).env == "production"  # type: ignore[call-arg]
 
 
@@ -52,3 +52,66 @@ def test_compose_file_names_both_services() -> None:
     assert services["app"]["depends_on"]["db"]["condition"] == "service_healthy"
     assert "build" in services["app"]
     assert (PROJECT_ROOT / "Dockerfile").is_file()
+
+
+# --- issue 11: secret keys in production, a local key in development --------------------------------------
+@pytest.mark.parametrize("weak", [
+    "change-me-to-a-long-random-value",  # the .env.example placeholder
+    "isx-development-secret-key-do-not-use-in-production",  # the key ISX once published
+    "a" * 16,  # too short
+    "a" * 48,  # long, but one character
+    "0123456789abcdef" * 3,  # a repeated pattern
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ",  # a run of consecutive characters
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabcdefghijk",  # ten different characters, little entropy
+])
+def test_production_refuses_weak_secret_keys(monkeypatch: pytest.MonkeyPatch, weak: str) -> None:
+    monkeypatch.setenv("ISX_ENV", "production")
+    monkeypatch.setenv("ISX_SECRET_KEY", weak)
+    with pytest.raises(ValidationError, match="ISX_SECRET_KEY is too weak for production"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_production_accepts_generated_secret_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    import secrets
+
+    monkeypatch.setenv("ISX_ENV", "production")
+    for _ in range(50):
+        for key in (secrets.token_urlsafe(48), secrets.token_hex(16), secrets.token_urlsafe(32)):
+            monkeypatch.setenv("ISX_SECRET_KEY", key)
+            assert Settings(_env_file=None).secret_key == key  # type: ignore[call-arg]
+
+
+def test_development_generates_a_local_secret_once(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import stat
+
+    from backend import config
+
+    monkeypatch.setattr(config, "LOCAL_SECRET_FILE", tmp_path / "var" / "secret_key")
+    monkeypatch.setenv("ISX_ENV", "development")
+    monkeypatch.delenv("ISX_SECRET_KEY", raising=False)
+    first = Settings(_env_file=None).secret_key  # type: ignore[call-arg]
+    stored = tmp_path / "var" / "secret_key"
+    assert stored.read_text().strip() == first and config.weak_secret_reason(first) is None
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert Settings(_env_file=None).secret_key == first  # type: ignore[call-arg]  # reused, not regenerated
+    assert "var/" in (PROJECT_ROOT / ".gitignore").read_text().split()
+
+
+def test_isx_serve_refuses_a_weak_production_key_with_a_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from backend.cli import app
+    from backend.config import get_settings
+
+    def served(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("isx serve started with a weak production key")
+
+    monkeypatch.setattr(uvicorn, "run", served)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["serve"], env={"ISX_ENV": "production", "ISX_SECRET_KEY": "a" * 16})
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2
+    assert "ISX_SECRET_KEY is too weak for production" in result.output and "32 bytes" in result.output

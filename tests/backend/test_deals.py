@@ -486,8 +486,12 @@ def test_listing_with_deals_keeps_what_the_deals_commit(client_as: Any, world: W
     gone = client.delete(f"/api/v1/listings/{have}")
     assert gone.status_code == 409 and "deal" in gone.json()["detail"]
     shrink = client.patch(f"/api/v1/listings/{have}", json={"quantity": 59})
-    assert shrink.status_code == 422 and shrink.json()["detail"][0]["loc"] == ["body", "quantity"]
+    assert shrink.status_code == 409 and shrink.json()["code"] == "listing_committed"
+    assert shrink.json()["loc"] == ["body", "quantity"] and "60" in shrink.json()["detail"]
     swap = client.patch(f"/api/v1/listings/{have}", json={"material": "bottom_ash"})
-    assert swap.status_code == 422 and swap.json()["detail"][0]["loc"] == ["body", "material"]
+    assert swap.status_code == 409 and swap.json()["code"] == "listing_has_deals"
+    assert swap.json()["loc"] == ["body", "material"]
+    relabel = client.patch(f"/api/v1/listings/{have}", json={"unit": "kg", "quantity": 100_000})
+    assert relabel.status_code == 409 and relabel.json()["loc"] == ["body", "unit"]
     assert client.patch(f"/api/v1/listings/{have}", json={"quantity": 60}).status_code == 200
     assert client.get(f"/api/v1/listings/{have}").json()["quantity"] == 60

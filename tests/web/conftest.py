@@ -66,6 +66,15 @@ def csrf_of(client: TestClient) -> str:
     return found.group(1)
 
 
+def login_form(client: TestClient, email: str, password: str, **fields: str) -> Any:
+    """``POST /login`` as a browser does: with the CSRF token of the login page it was shown first."""
+    page = client.get("/login")
+    found = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
+    assert found, page.text[:500]
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": found.group(1),
+                                       **fields})
+
+
 @pytest.fixture
 def page_client(web_app: Any, world: World) -> Iterator[Callable[[str], TestClient]]:
     """``page_client("fu_own")``: a browser-like client logged in through ``POST /login``; its
@@ -75,7 +84,7 @@ def page_client(web_app: Any, world: World) -> Iterator[Callable[[str], TestClie
     def make(role: str) -> TestClient:
         client = TestClient(web_app, follow_redirects=False)
         opened.append(client)
-        answer = client.post("/login", data={"email": world.emails[role], "password": PASSWORD})
+        answer = login_form(client, world.emails[role], PASSWORD)
         assert answer.status_code == 303, answer.text
         client.headers["X-CSRF-Token"] = csrf_of(client)
         client.headers["HX-Request"] = "true"

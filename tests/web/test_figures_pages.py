@@ -97,7 +97,7 @@ def test_no_page_of_the_demo_sums_across_unit_families(web_app: object, engine: 
     from backend.models import Deal
     from backend.services import seed
     from tests.backend.test_deals import unit_of_work
-    from tests.web.conftest import csrf_of
+    from tests.web.conftest import csrf_of, login_form
 
     with unit_of_work() as (session, _):
         seed.seed_demo(session=session)
@@ -113,7 +113,7 @@ def test_no_page_of_the_demo_sums_across_unit_families(web_app: object, engine: 
             ("planner@isx-demo.cn", "planner-demo-2026", planner_paths),
             ("manager.jjj@isx-demo.cn", "manager-demo-2026", [f"/runs/{runs['match']}", "/kpis"])):
         client = TestClient(web_app, follow_redirects=False)  # type: ignore[arg-type]
-        assert client.post("/login", data={"email": email, "password": password}).status_code == 303
+        assert login_form(client, email, password).status_code == 303
         client.headers["X-CSRF-Token"] = csrf_of(client)
         shown = {}
         for path in paths:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from backend.db import new_session
 from backend.models import Firm, Listing, User
 from tests.backend.conftest import PASSWORD, World
+from tests.web.conftest import login_form
 
 LISTING = {"kind": "have", "material": "fly_ash", "quantity": "5000", "unit": "t", "period": "year",
            "status": "active", "visibility": "public"}
@@ -74,10 +75,9 @@ def test_anonymous_visitors_go_to_login_and_the_api_stays_json(web_app: Any, wor
 
 def test_login_sets_the_api_session_and_csrf_cookies(web_app: Any, world: World) -> None:
     client = TestClient(web_app, follow_redirects=False)
-    wrong = client.post("/login", data={"email": world.emails["fu_own"], "password": "nope-nope"})
+    wrong = login_form(client, world.emails["fu_own"], "nope-nope")
     assert wrong.status_code == 401 and "邮箱或密码不正确" in wrong.text
-    ok = client.post("/login", data={"email": world.emails["fu_own"], "password": PASSWORD,
-                                     "next": "https://evil.example/"})
+    ok = login_form(client, world.emails["fu_own"], PASSWORD, next="https://evil.example/")
     assert ok.status_code == 303 and ok.headers["location"] == "/"
     cookies = ok.headers.get_list("set-cookie")
     session = next(c for c in cookies if c.startswith("isx_session="))

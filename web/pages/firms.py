@@ -23,7 +23,7 @@ from backend.services import sites as sites_svc
 from backend.services.common import get_or_404
 from matching.units import UNITS
 from web.deps import CurrentViewer, Viewer
-from web.forms import Errors, read_form, submit, validate
+from web.forms import STATE_KEYS, Errors, read_form, submit, validate
 from web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -133,6 +133,7 @@ def edit_listing_form(request: Request, session: SessionDep, viewer: CurrentView
     values = {k: ("" if getattr(listing, k) is None else str(getattr(listing, k))) for k in LISTING_FIELDS}
     if listing.quantity is not None and float(listing.quantity).is_integer():
         values["quantity"] = str(int(listing.quantity))
+    values["version"] = str(listing.version or "")  # sent back: a change made meanwhile is not overwritten
     return _edit_form(request, session, viewer, listing_id, values, {})
 
 
@@ -143,11 +144,17 @@ def update_listing(request: Request, session: SessionDep, viewer: CurrentViewer,
     if listing_in is not None:
         changes = listing_in.model_dump(exclude={"attributes"})
         changes.pop("hw_code", None)
-        update = ListingUpdate.model_validate(changes)
+        version = form.get("version", "")
+        update = ListingUpdate.model_validate(changes | ({"version": int(version)} if version.isdigit()
+                                                         and 0 < int(version) < 2**31 else {}))
         _, errors = submit(session, lambda: listings_svc.update_listing(session=session, actor=viewer.actor,
                                                                         listing_id=listing_id, listing_in=update),
                            conflict_field="ref")
     if errors:
+        stale = errors.get("__all__")
+        if stale is not None and stale.key == STATE_KEYS["listing_version"]:
+            # the user's values stay; saving again now overwrites the other change knowingly
+            form = form | {"version": str(stale.values.get("current", ""))}
         return _edit_form(request, session, viewer, listing_id, form, errors, status_code=422)
     return _card(request, session, viewer, listing_id)
 
