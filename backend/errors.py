@@ -29,6 +29,12 @@ class Conflict(DomainError):
     status_code = 409
 
 
+class PayloadTooLarge(DomainError):
+    """A request body or an uploaded file over the size limit (refused while streaming, before it is all read)."""
+
+    status_code = 413
+
+
 class InvalidInput(DomainError):
     """Bad input, with one entry per problem: ``{"loc": [...], "msg": str, "type": str}``."""
 

@@ -28,6 +28,8 @@ from backend.api import (
     sites,
     users,
 )
+from backend.api.contract import ERROR_RESPONSES
+from backend.api.uploads import BodySizeLimit
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger(__name__)
@@ -51,13 +53,14 @@ def create_app() -> FastAPI:
     app = FastAPI(title="ISX — Industrial Symbiosis Exchange", version="0.1.0",
                   description="Marketplace and planning tool for industrial by-product exchange.",
                   lifespan=lifespan)
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
     for module in (auth, users, parks, firms, sites, listings, permits, imports, materials, audit_api, deals,
                    runs, kpis, network, exports, baseline):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
     handlers.install(app)
+    app.add_middleware(BodySizeLimit)
     return app
 
 

@@ -1,9 +1,19 @@
 """API shapes: what clients send (``*Create``, ``*Update``) and what they get back (``*Public``)."""
 
 from datetime import date, datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
 
@@ -22,6 +32,12 @@ Money = Annotated[float, Field(ge=-1e7, le=1e7, allow_inf_nan=False)]
 IndustryCode = Annotated[str, StringConstraints(pattern=r"^\d{4}$")]
 HwCode = Annotated[str, StringConstraints(pattern=r"^HW\d{2}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# A person's name: the user table's column holds 100 characters, so the API accepts no more.
+PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# A row id: the database's integer (PostgreSQL's 4-byte INTEGER), so a larger number is bad input (422), not a
+# database error. The one id type of paths, queries and bodies (``backend.api.params`` re-exports it).
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
 AttributeKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 Attributes = Annotated[dict[AttributeKey, Annotated[float, Field(allow_inf_nan=False)]], Field(max_length=50)]
@@ -29,6 +45,36 @@ Attributes = Annotated[dict[AttributeKey, Annotated[float, Field(allow_inf_nan=F
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _no_null_for_kept_fields(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    clearable: frozenset[str] = getattr(model, "CLEARABLE", frozenset())
+    for name, prop in schema.get("properties", {}).items():
+        options = prop.get("anyOf")
+        if name not in clearable and isinstance(options, list) and {"type": "null"} in options:
+            kept = [o for o in options if o != {"type": "null"}]
+            prop.pop("anyOf")
+            if len(kept) == 1:
+                prop.update(kept[0])
+            else:
+                prop["anyOf"] = kept
+
+
+class Patch(Strict):
+    """The body of a PATCH: a field left out keeps its value; ``null`` clears a field, and only the fields in
+    ``CLEARABLE`` (the nullable columns) may be cleared. ``null`` for any other field is a 422 at that field
+    (the database would refuse it, and the contract says so: those fields are not nullable in the schema)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_no_null_for_kept_fields)
+    CLEARABLE: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _null_only_where_clearable(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.CLEARABLE:
+            raise PydanticCustomError("not_null", "{field} cannot be null; leave it out to keep its value",
+                                      {"field": info.field_name})
+        return value
 
 
 class Page(BaseModel, Generic[T]):
@@ -51,7 +97,7 @@ class ParkCreate(ParkBase):
     pass
 
 
-class ParkUpdate(Strict):
+class ParkUpdate(Patch):
     code: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{1,39}$")] | None = None
     name_zh: Name | None = None
     name_en: Name | None = None
@@ -72,7 +118,7 @@ class FirmBase(Strict):
     name: Name
     name_en: Name | None = None
     industry_code: IndustryCode
-    park_id: int
+    park_id: Id
     contact_name: ShortText | None = None
     contact_phone: Annotated[str, StringConstraints(max_length=40)] | None = None
     contact_email: EmailStr | None = None
@@ -82,11 +128,12 @@ class FirmCreate(FirmBase):
     pass
 
 
-class FirmUpdate(Strict):
+class FirmUpdate(Patch):
+    CLEARABLE = frozenset({"name_en", "contact_name", "contact_phone", "contact_email"})
     name: Name | None = None
     name_en: Name | None = None
     industry_code: IndustryCode | None = None
-    park_id: int | None = None
+    park_id: Id | None = None
     contact_name: ShortText | None = None
     contact_phone: Annotated[str, StringConstraints(max_length=40)] | None = None
     contact_email: EmailStr | None = None
@@ -109,7 +156,7 @@ IndustryCodes = Annotated[list[IndustryCode], Field(
 
 
 class SiteBase(Strict):
-    firm_id: int
+    firm_id: Id
     name: Name
     address: Annotated[str, StringConstraints(max_length=400)] | None = None
     lat: Latitude
@@ -122,7 +169,8 @@ class SiteCreate(SiteBase):
     pass
 
 
-class SiteUpdate(Strict):
+class SiteUpdate(Patch):
+    CLEARABLE = frozenset({"address"})
     name: Name | None = None
     address: Annotated[str, StringConstraints(max_length=400)] | None = None
     lat: Latitude | None = None
@@ -148,7 +196,7 @@ class _ListingFields(Strict):
 
 
 class ListingCreate(_ListingFields):
-    site_id: int
+    site_id: Id
     ref: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")] | None = None
     kind: Kind
     material: Annotated[str, StringConstraints(max_length=64)]
@@ -167,8 +215,10 @@ class ListingCreate(_ListingFields):
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
 
 
-class ListingUpdate(_ListingFields):
-    site_id: int | None = None
+class ListingUpdate(_ListingFields, Patch):
+    CLEARABLE = frozenset({"ref", "available_from", "available_to", "price", "disposal_cost", "logistics",
+                           "hw_code", "description"})
+    site_id: Id | None = None
     ref: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")] | None = None
     kind: Kind | None = None
     material: Annotated[str, StringConstraints(max_length=64)] | None = None
@@ -241,7 +291,7 @@ class ListingPublic(BaseModel):
 
 # --- permits -------------------------------------------------------------------------------------------
 class PermitBase(Strict):
-    firm_id: int
+    firm_id: Id
     number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
     hw_codes: Annotated[list[HwCode], Field(min_length=1, max_length=50)]
     valid_from: date
@@ -259,7 +309,8 @@ class PermitCreate(PermitBase):
     pass
 
 
-class PermitUpdate(Strict):
+class PermitUpdate(Patch):
+    CLEARABLE = frozenset({"issuer"})
     number: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
     hw_codes: Annotated[list[HwCode], Field(min_length=1, max_length=50)] | None = None
     valid_from: date | None = None
@@ -280,26 +331,28 @@ Password = Annotated[str, StringConstraints(min_length=8, max_length=200)]
 
 class UserCreate(Strict):
     email: EmailStr
-    name: Name
+    name: PersonName
     role: Role
     password: Password
-    firm_id: int | None = None
-    park_ids: list[int] = Field(default_factory=list)
+    firm_id: Id | None = None
+    park_ids: list[Id] = Field(default_factory=list)
     locale: Locale = "zh"
 
 
-class UserUpdate(Strict):
-    name: Name | None = None
+class UserUpdate(Patch):
+    CLEARABLE = frozenset({"firm_id"})
+    name: PersonName | None = None
     role: Role | None = None
     password: Password | None = None
-    firm_id: int | None = None
-    park_ids: list[int] | None = None
+    firm_id: Id | None = None
+    park_ids: list[Id] | None = None
     locale: Locale | None = None
     is_active: bool | None = None
 
 
-class MeUpdate(Strict):
-    name: Name | None = None
+class MeUpdate(Patch):
+    CLEARABLE = frozenset({"current_password"})
+    name: PersonName | None = None
     locale: Locale | None = None
     password: Password | None = None
     current_password: str | None = None

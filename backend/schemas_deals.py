@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from backend.schemas import ListingPublic, Money, Quantity, QuantityBand, Strict
+from backend.schemas import Id, ListingPublic, Money, Quantity, QuantityBand, Strict
 
 RunKind = Literal["match", "what_if"]
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -30,7 +30,7 @@ NonNegative = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
 class RunScope(Strict):
     """Exactly one of: ``park_ids`` (one park or several), ``province``, or ``all``."""
 
-    park_ids: Annotated[list[int], Field(min_length=1, max_length=500)] | None = None
+    park_ids: Annotated[list[Id], Field(min_length=1, max_length=500)] | None = None
     province: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=40)] | None = None
     all: bool = False
 
@@ -72,13 +72,13 @@ class ModeIn(Strict):
 class SiteDistanceIn(Strict):
     """A stated road or pipeline distance between two sites (e.g. a new pipeline's route)."""
 
-    from_site_id: int
-    to_site_id: int
+    from_site_id: Id
+    to_site_id: Id
     km: Annotated[float, Field(ge=0, le=1e5)]
 
 
 class WhatIf(Strict):
-    remove_firm_ids: Annotated[list[int], Field(max_length=500)] = Field(default_factory=list)
+    remove_firm_ids: Annotated[list[Id], Field(max_length=500)] = Field(default_factory=list)
     prices: dict[MaterialId, NonNegative] = Field(default_factory=dict)
     disposal_costs: dict[MaterialId, NonNegative] = Field(default_factory=dict)
     hubs: Annotated[list[HubIn], Field(max_length=50)] = Field(default_factory=list)
@@ -186,9 +186,9 @@ class ProposalPublic(BaseModel):
 class DealCreate(Strict):
     """From a proposal (``proposal_id``), or seeded by hand by a park manager (both listings + quantity)."""
 
-    proposal_id: int | None = None
-    supply_listing_id: int | None = None
-    demand_listing_id: int | None = None
+    proposal_id: Id | None = None
+    supply_listing_id: Id | None = None
+    demand_listing_id: Id | None = None
     quantity: Quantity | None = None
     note: Note | None = None
 
@@ -375,7 +375,7 @@ class LedgerTransition(Strict):
     (the one you checked), ``note`` being the statement of what was checked or the reason."""
 
     action: LedgerAction
-    record_id: int | None = Field(None, description="verify, reject: the evidenced record you checked")
+    record_id: Id | None = Field(None, description="verify, reject: the evidenced record you checked")
     note: Note | None = None
     reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)] | None = \
         Field(None, description="verify: the number of the verification report")
