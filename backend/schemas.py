@@ -1,9 +1,10 @@
 """API shapes: what clients send (``*Create``, ``*Update``) and what they get back (``*Public``)."""
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -25,6 +26,15 @@ Status = Literal["draft", "active", "closed"]
 Logistics = Literal["buyer_collects", "seller_delivers", "third_party", "any"]
 Locale = Literal["zh", "en"]
 
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back timestamps without their zone; they are stored in UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# A moment in answers: always with its UTC offset (RFC 3339 ``date-time``, as the contract declares).
+Timestamp = Annotated[datetime, AfterValidator(_aware)]
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 Quantity = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -109,8 +119,8 @@ class ParkUpdate(Patch):
 
 class ParkPublic(ParkBase):
     id: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 # --- firms ---------------------------------------------------------------------------------------------
@@ -141,8 +151,8 @@ class FirmUpdate(Patch):
 
 class FirmPublic(FirmBase):
     id: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 # --- sites ---------------------------------------------------------------------------------------------
@@ -181,8 +191,8 @@ class SiteUpdate(Patch):
 
 class SitePublic(SiteBase):
     id: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 # --- listings ------------------------------------------------------------------------------------------
@@ -285,8 +295,8 @@ class ListingPublic(BaseModel):
     data_quality: str
     distance_km: float | None = None
     warnings: list[QuantityWarningPublic] = Field(default_factory=list)
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 # --- permits -------------------------------------------------------------------------------------------
@@ -321,8 +331,8 @@ class PermitUpdate(Patch):
 class PermitPublic(PermitBase):
     id: int
     active: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 # --- users and auth ------------------------------------------------------------------------------------
@@ -367,7 +377,7 @@ class UserPublic(BaseModel):
     park_ids: list[int]
     locale: Locale
     is_active: bool
-    created_at: datetime
+    created_at: Timestamp
 
 
 class LoginRequest(Strict):
@@ -389,9 +399,9 @@ class TokenPublic(BaseModel):
     id: int
     name: str
     prefix: str
-    created_at: datetime
-    last_used_at: datetime | None
-    expires_at: datetime | None
+    created_at: Timestamp
+    last_used_at: Timestamp | None
+    expires_at: Timestamp | None
 
 
 class TokenCreated(TokenPublic):
@@ -400,7 +410,7 @@ class TokenCreated(TokenPublic):
 
 class AuditPublic(BaseModel):
     id: int
-    at: datetime
+    at: Timestamp
     user_id: int | None
     action: str
     entity: str

@@ -1,11 +1,11 @@
 """API shapes of match runs, proposals, deals, the benefit ledger, KPIs and regional overrides."""
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from backend.schemas import Id, ListingPublic, Money, Quantity, QuantityBand, Strict
+from backend.schemas import Id, ListingPublic, Money, Quantity, QuantityBand, Strict, Timestamp
 
 RunKind = Literal["match", "what_if"]
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -115,9 +115,9 @@ class RunPublic(BaseModel):
     kpis: dict[str, Any]
     stats: dict[str, Any]
     result: dict[str, Any]
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
 
 
 class LinkBreakdown(BaseModel):
@@ -179,7 +179,7 @@ class ProposalPublic(BaseModel):
                                                        "(matching.confidence); to one decimal when anonymised")
     reasons: list[ConfidenceReason] = Field(default_factory=list)
     deal_id: int | None
-    created_at: datetime
+    created_at: Timestamp
 
 
 # --- deals ---------------------------------------------------------------------------------------------
@@ -302,13 +302,13 @@ class DealPublic(BaseModel):
     allowed_actions: list[DealAction]
     ledger_actions: list[LedgerAction] = Field(default_factory=list, description="benefit-ledger state changes "
                                                                                   "this viewer may ask for now")
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class DealEventPublic(BaseModel):
     id: int
-    at: datetime
+    at: Timestamp
     user_id: int | None
     action: str
     from_status: str
@@ -321,7 +321,7 @@ class DealNotePublic(BaseModel):
     id: int
     user_id: int | None
     text: str
-    created_at: datetime
+    created_at: Timestamp
 
 
 class DeliveryPublic(BaseModel):
@@ -334,9 +334,9 @@ class DeliveryPublic(BaseModel):
     note: str | None
     over_agreed_reason: str | None = None
     corrects_id: int | None = None
-    voided_at: datetime | None = None
+    voided_at: Timestamp | None = None
     void_reason: str | None = None
-    created_at: datetime
+    created_at: Timestamp
 
 
 # --- ledger --------------------------------------------------------------------------------------------
@@ -423,7 +423,7 @@ class BenefitRecordPublic(BaseModel):
     state: LedgerState
     action: LedgerRecordAction
     from_state: LedgerState | None
-    at: datetime
+    at: Timestamp
     user_id: int | None
     user_name: str | None
     user_role: str | None
@@ -464,8 +464,8 @@ class OverridePublic(BaseModel):
     key: str
     value: float
     note: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 # --- screening -----------------------------------------------------------------------------------------
