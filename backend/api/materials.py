@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
 from backend.api.deps import CurrentActor
@@ -44,7 +44,8 @@ def list_materials(actor: CurrentActor, paging: PagingDep, family: str | None = 
 
 
 @router.get("/{material_id}", response_model=MaterialPublic)
-def get_material(actor: CurrentActor, material_id: str) -> MaterialPublic:
+def get_material(actor: CurrentActor,
+                 material_id: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$")]) -> MaterialPublic:
     found = get_kb().materials.get(material_id)
     if found is None:
         raise NotFound(f"material '{material_id}' not found")

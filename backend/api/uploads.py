@@ -38,7 +38,12 @@ def too_large_message(limit: int) -> str:
 
 
 class BodySizeLimit:
-    """Refuse request bodies over ``body_limit()`` with 413, without reading more than the limit."""
+    """Refuse request bodies over ``body_limit()`` with 413, without reading more than the limit.
+
+    Over the limit, reading the body raises ``PayloadTooLarge``: the application's own handlers answer it (the
+    API with JSON, pages with a refusal in the viewer's language). Should the application answer anything but
+    413 after that (FastAPI turns errors while parsing a JSON body into 400), this middleware answers the 413
+    itself. A JSON API request that declares a ``Content-Length`` over the limit is refused at once."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -49,38 +54,46 @@ class BodySizeLimit:
             return
         limit = body_limit()
         declared = _content_length(scope)
-        if declared is not None and declared > limit:
+        declared_too_large = declared is not None and declared > limit
+        if declared_too_large and str(scope.get("path", "")).startswith("/api/"):
             await _refuse(send, limit)
             return
         received = 0
-        answered = False  # True once this middleware sent the 413: the app's own answer is then dropped
+        exceeded = False
+        replaced = False  # the application's answer was dropped and the 413 sent instead
         started = False
 
         async def counting_receive() -> Message:
-            nonlocal received, answered
+            nonlocal received, exceeded
+            if declared_too_large:
+                exceeded = True
+                raise PayloadTooLarge(too_large_message(limit), code="too_large")
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    if not started and not answered:
-                        answered = True
-                        await _refuse(send, limit)
+                    exceeded = True
                     raise PayloadTooLarge(too_large_message(limit), code="too_large")
             return message
 
         async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if answered:
+            nonlocal started, replaced
+            if replaced:
                 return
             if message["type"] == "http.response.start":
                 started = True
+                if exceeded and message["status"] != 413:
+                    replaced = True
+                    await _refuse(send, limit)
+                    return
             await send(message)
 
         try:
             await self.app(scope, counting_receive, guarded_send)
         except PayloadTooLarge:
-            if not answered:
+            if started:
                 raise
+            await _refuse(send, limit)
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -36,6 +36,7 @@ COLUMNS = ("park", "firm", "industry_code", "contact_name", "contact_phone", "co
 REQUIRED = ("firm", "industry_code", "site", "lat", "lon")
 LISTING_COLUMNS = ("kind", "material", "quantity", "unit")
 PREVIEW_ROWS = 50
+UNKNOWN_YET = 1  # a valid id standing in for the firm or site a row will get (rows are checked before writing)
 FIRM_FIELDS = ("industry_code", "contact_name", "contact_phone", "contact_email")
 SITE_FIELDS = ("address", "lat", "lon", "access", "industry_codes")
 SITE_COLUMN = {"name": "site", "address": "site_address", "access": "site_access", "industry_codes": "site_industries"}
@@ -115,8 +116,9 @@ XLSX_MAX_COLUMNS = 64
 
 def _count_row(already: int, max_rows: int) -> None:
     if already >= max_rows:
-        raise InvalidInput.at(("body", "file"), f"the file has more than {max_rows} rows, the limit per import",
-                              "too_many_rows")
+        msg = f"the file has more than {max_rows} rows, the limit per import"
+        raise InvalidInput([{"loc": ["body", "file"], "msg": msg, "type": "too_many_rows",
+                             "ctx": {"limit": max_rows}}], msg)
 
 
 def _bad_xlsx(detail: str) -> InvalidInput:
@@ -133,7 +135,7 @@ def _read_xlsx(data: bytes, max_rows: int) -> tuple[list[str], list[tuple[int, l
         raise _bad_xlsx(str(exc)) from exc
     if unpacked > XLSX_MAX_UNPACKED_BYTES:
         raise InvalidInput.at(("body", "file"), f"the workbook unpacks to {unpacked} bytes, more than the "
-                              f"{XLSX_MAX_UNPACKED_BYTES} byte limit", "too_large")
+                              f"{XLSX_MAX_UNPACKED_BYTES} byte limit", "xlsx_unpacks_too_large")
     rows: list[list[str]] = []
     data_rows = 0
     try:
@@ -260,8 +262,9 @@ def plan_import(*, session: Session, actor: Actor | None, data: bytes, filename:
             continue
         try:
             access = sorted(set(_cell_list(raw.get("site_access", ""))))
-            site_in = SiteCreate.model_validate({"firm_id": 0, "name": raw.get("site", ""), "lat": lat, "lon": lon,
-                                                 "address": raw.get("site_address") or None, "access": access,
+            site_in = SiteCreate.model_validate({"firm_id": UNKNOWN_YET, "name": raw.get("site", ""), "lat": lat,
+                                                 "lon": lon, "address": raw.get("site_address") or None,
+                                                 "access": access,
                                                  "industry_codes": _cell_list(raw.get("site_industries", ""))})
         except ValidationError as exc:
             _pydantic_issues(plan, number, exc, SITE_COLUMN)
@@ -312,7 +315,7 @@ def _plan_listing(plan: _Plan, number: int, raw: dict[str, str]) -> dict[str, An
             plan.error(number, name, f"'{name}' is needed for a listing row")
     if any(not raw.get(n) for n in LISTING_COLUMNS):
         return None
-    values: dict[str, Any] = {"site_id": 0}
+    values: dict[str, Any] = {"site_id": UNKNOWN_YET}
     for name in ("ref", "kind", "material", "unit", "period", "available_from", "available_to", "logistics",
                  "visibility", "status", "hw_code", "description"):
         if raw.get(name):

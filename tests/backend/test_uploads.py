@@ -174,7 +174,7 @@ def test_a_zip_bomb_that_unpacks_beyond_the_limit_is_refused_from_its_directory(
     bomb = _bomb(200_000, 14)
     answer = _post(client_as("pm_own"), bomb, "bomb.xlsx")
     assert answer.status_code == 422, answer.text[:500]
-    assert answer.json()["detail"][0]["type"] == "too_large"
+    assert answer.json()["detail"][0]["type"] == "xlsx_unpacks_too_large"
 
 
 def test_a_csv_over_the_row_limit_is_refused(client_as: Any, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
