@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
     max_upload_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     max_import_rows: int = Field(default=20_000, ge=1)
+    # The web import's preview keeps the uploaded file here until its confirm step (or for this many seconds).
+    upload_staging_dir: Path = Field(default_factory=lambda: PROJECT_ROOT / "var" / "uploads")
+    staged_upload_ttl_s: int = Field(default=3600, ge=60)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
     # Web map background. Empty: no tile server, the map draws an offline background (graticule and

@@ -39,6 +39,12 @@ class TooManyRequests(DomainError):
         self.retry_after = max(1, retry_after)
 
 
+class PayloadTooLarge(DomainError):
+    """A request body or an uploaded file over the size limit (refused while streaming, before it is all read)."""
+
+    status_code = 413
+
+
 class InvalidInput(DomainError):
     """Bad input, with one entry per problem: ``{"loc": [...], "msg": str, "type": str}``."""
 

@@ -29,6 +29,8 @@ from backend.api import (
     users,
 )
 from backend.api.caching import NoStore
+from backend.api.contract import ERROR_RESPONSES
+from backend.api.uploads import BodySizeLimit
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger(__name__)
@@ -57,7 +59,7 @@ def create_app() -> FastAPI:
     app = FastAPI(title="ISX — Industrial Symbiosis Exchange", version="0.1.0",
                   description="Marketplace and planning tool for industrial by-product exchange.",
                   lifespan=lifespan)
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
     for module in (auth, users, parks, firms, sites, listings, permits, imports, materials, audit_api, deals,
                    runs, kpis, network, exports, baseline):
         api.include_router(module.router)
@@ -65,6 +67,7 @@ def create_app() -> FastAPI:
     app.include_router(health.router)
     handlers.install(app)
     app.add_middleware(NoStore)
+    app.add_middleware(BodySizeLimit)
     return app
 
 

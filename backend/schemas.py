@@ -1,9 +1,20 @@
 """API shapes: what clients send (``*Create``, ``*Update``) and what they get back (``*Public``)."""
 
-from datetime import date, datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
 
@@ -15,6 +26,15 @@ Status = Literal["draft", "active", "closed"]
 Logistics = Literal["buyer_collects", "seller_delivers", "third_party", "any"]
 Locale = Literal["zh", "en"]
 
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back timestamps without their zone; they are stored in UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# A moment in answers: always with its UTC offset (RFC 3339 ``date-time``, as the contract declares).
+Timestamp = Annotated[datetime, AfterValidator(_aware)]
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 Quantity = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -22,6 +42,12 @@ Money = Annotated[float, Field(ge=-1e7, le=1e7, allow_inf_nan=False)]
 IndustryCode = Annotated[str, StringConstraints(pattern=r"^\d{4}$")]
 HwCode = Annotated[str, StringConstraints(pattern=r"^HW\d{2}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# A person's name: the user table's column holds 100 characters, so the API accepts no more.
+PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# A row id: the database's integer (PostgreSQL's 4-byte INTEGER), so a larger number is bad input (422), not a
+# database error. The one id type of paths, queries and bodies (``backend.api.params`` re-exports it).
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
 AttributeKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 Attributes = Annotated[dict[AttributeKey, Annotated[float, Field(allow_inf_nan=False)]], Field(max_length=50)]
@@ -29,6 +55,36 @@ Attributes = Annotated[dict[AttributeKey, Annotated[float, Field(allow_inf_nan=F
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _no_null_for_kept_fields(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    clearable: frozenset[str] = getattr(model, "CLEARABLE", frozenset())
+    for name, prop in schema.get("properties", {}).items():
+        options = prop.get("anyOf")
+        if name not in clearable and isinstance(options, list) and {"type": "null"} in options:
+            kept = [o for o in options if o != {"type": "null"}]
+            prop.pop("anyOf")
+            if len(kept) == 1:
+                prop.update(kept[0])
+            else:
+                prop["anyOf"] = kept
+
+
+class Patch(Strict):
+    """The body of a PATCH: a field left out keeps its value; ``null`` clears a field, and only the fields in
+    ``CLEARABLE`` (the nullable columns) may be cleared. ``null`` for any other field is a 422 at that field
+    (the database would refuse it, and the contract says so: those fields are not nullable in the schema)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_no_null_for_kept_fields)
+    CLEARABLE: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _null_only_where_clearable(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.CLEARABLE:
+            raise PydanticCustomError("not_null", "{field} cannot be null; leave it out to keep its value",
+                                      {"field": info.field_name})
+        return value
 
 
 class Page(BaseModel, Generic[T]):
@@ -51,7 +107,7 @@ class ParkCreate(ParkBase):
     pass
 
 
-class ParkUpdate(Strict):
+class ParkUpdate(Patch):
     code: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{1,39}$")] | None = None
     name_zh: Name | None = None
     name_en: Name | None = None
@@ -63,8 +119,8 @@ class ParkUpdate(Strict):
 
 class ParkPublic(ParkBase):
     id: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 # --- firms ---------------------------------------------------------------------------------------------
@@ -72,7 +128,7 @@ class FirmBase(Strict):
     name: Name
     name_en: Name | None = None
     industry_code: IndustryCode
-    park_id: int
+    park_id: Id
     contact_name: ShortText | None = None
     contact_phone: Annotated[str, StringConstraints(max_length=40)] | None = None
     contact_email: EmailStr | None = None
@@ -82,11 +138,12 @@ class FirmCreate(FirmBase):
     pass
 
 
-class FirmUpdate(Strict):
+class FirmUpdate(Patch):
+    CLEARABLE = frozenset({"name_en", "contact_name", "contact_phone", "contact_email"})
     name: Name | None = None
     name_en: Name | None = None
     industry_code: IndustryCode | None = None
-    park_id: int | None = None
+    park_id: Id | None = None
     contact_name: ShortText | None = None
     contact_phone: Annotated[str, StringConstraints(max_length=40)] | None = None
     contact_email: EmailStr | None = None
@@ -94,8 +151,8 @@ class FirmUpdate(Strict):
 
 class FirmPublic(FirmBase):
     id: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 # --- sites ---------------------------------------------------------------------------------------------
@@ -109,7 +166,7 @@ IndustryCodes = Annotated[list[IndustryCode], Field(
 
 
 class SiteBase(Strict):
-    firm_id: int
+    firm_id: Id
     name: Name
     address: Annotated[str, StringConstraints(max_length=400)] | None = None
     lat: Latitude
@@ -122,7 +179,8 @@ class SiteCreate(SiteBase):
     pass
 
 
-class SiteUpdate(Strict):
+class SiteUpdate(Patch):
+    CLEARABLE = frozenset({"address"})
     name: Name | None = None
     address: Annotated[str, StringConstraints(max_length=400)] | None = None
     lat: Latitude | None = None
@@ -133,8 +191,8 @@ class SiteUpdate(Strict):
 
 class SitePublic(SiteBase):
     id: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 # --- listings ------------------------------------------------------------------------------------------
@@ -148,7 +206,7 @@ class _ListingFields(Strict):
 
 
 class ListingCreate(_ListingFields):
-    site_id: int
+    site_id: Id
     ref: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")] | None = None
     kind: Kind
     material: Annotated[str, StringConstraints(max_length=64)]
@@ -167,8 +225,10 @@ class ListingCreate(_ListingFields):
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
 
 
-class ListingUpdate(_ListingFields):
-    site_id: int | None = None
+class ListingUpdate(_ListingFields, Patch):
+    CLEARABLE = frozenset({"ref", "available_from", "available_to", "price", "disposal_cost", "logistics",
+                           "hw_code", "description"})
+    site_id: Id | None = None
     ref: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")] | None = None
     kind: Kind | None = None
     material: Annotated[str, StringConstraints(max_length=64)] | None = None
@@ -242,13 +302,13 @@ class ListingPublic(BaseModel):
     version: int | None = Field(default=None, description=(
         "Goes up by one with every change; send it back with a change (PATCH ``version``, the import's "
         "``version`` column) to have a lost update refused. Not shown on anonymised listings."))
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 # --- permits -------------------------------------------------------------------------------------------
 class PermitBase(Strict):
-    firm_id: int
+    firm_id: Id
     number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
     hw_codes: Annotated[list[HwCode], Field(min_length=1, max_length=50)]
     valid_from: date
@@ -266,7 +326,8 @@ class PermitCreate(PermitBase):
     pass
 
 
-class PermitUpdate(Strict):
+class PermitUpdate(Patch):
+    CLEARABLE = frozenset({"issuer"})
     number: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
     hw_codes: Annotated[list[HwCode], Field(min_length=1, max_length=50)] | None = None
     valid_from: date | None = None
@@ -277,8 +338,8 @@ class PermitUpdate(Strict):
 class PermitPublic(PermitBase):
     id: int
     active: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 # --- users and auth ------------------------------------------------------------------------------------
@@ -287,26 +348,28 @@ Password = Annotated[str, StringConstraints(min_length=8, max_length=200)]
 
 class UserCreate(Strict):
     email: EmailStr
-    name: Name
+    name: PersonName
     role: Role
     password: Password
-    firm_id: int | None = None
-    park_ids: list[int] = Field(default_factory=list)
+    firm_id: Id | None = None
+    park_ids: list[Id] = Field(default_factory=list)
     locale: Locale = "zh"
 
 
-class UserUpdate(Strict):
-    name: Name | None = None
+class UserUpdate(Patch):
+    CLEARABLE = frozenset({"firm_id"})
+    name: PersonName | None = None
     role: Role | None = None
     password: Password | None = None
-    firm_id: int | None = None
-    park_ids: list[int] | None = None
+    firm_id: Id | None = None
+    park_ids: list[Id] | None = None
     locale: Locale | None = None
     is_active: bool | None = None
 
 
-class MeUpdate(Strict):
-    name: Name | None = None
+class MeUpdate(Patch):
+    CLEARABLE = frozenset({"current_password"})
+    name: PersonName | None = None
     locale: Locale | None = None
     password: Password | None = None
     current_password: str | None = None
@@ -321,7 +384,7 @@ class UserPublic(BaseModel):
     park_ids: list[int]
     locale: Locale
     is_active: bool
-    created_at: datetime
+    created_at: Timestamp
 
 
 class LoginRequest(Strict):
@@ -344,10 +407,10 @@ class TokenPublic(BaseModel):
     id: int
     name: str
     prefix: str
-    created_at: datetime
-    last_used_at: datetime | None
-    expires_at: datetime
-    revoked_at: datetime | None
+    created_at: Timestamp
+    last_used_at: Timestamp | None
+    expires_at: Timestamp
+    revoked_at: Timestamp | None
 
 
 class TokenCreated(TokenPublic):
@@ -356,7 +419,7 @@ class TokenCreated(TokenPublic):
 
 class AuditPublic(BaseModel):
     id: int
-    at: datetime
+    at: Timestamp
     user_id: int | None
     action: str
     entity: str

@@ -1,11 +1,11 @@
 """API shapes of match runs, proposals, deals, the benefit ledger, KPIs and regional overrides."""
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from backend.schemas import ListingPublic, Money, Quantity, QuantityBand, Strict
+from backend.schemas import Id, ListingPublic, Money, Quantity, QuantityBand, Strict, Timestamp
 
 RunKind = Literal["match", "what_if"]
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -30,7 +30,7 @@ NonNegative = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
 class RunScope(Strict):
     """Exactly one of: ``park_ids`` (one park or several), ``province``, or ``all``."""
 
-    park_ids: Annotated[list[int], Field(min_length=1, max_length=500)] | None = None
+    park_ids: Annotated[list[Id], Field(min_length=1, max_length=500)] | None = None
     province: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=40)] | None = None
     all: bool = False
 
@@ -72,13 +72,13 @@ class ModeIn(Strict):
 class SiteDistanceIn(Strict):
     """A stated road or pipeline distance between two sites (e.g. a new pipeline's route)."""
 
-    from_site_id: int
-    to_site_id: int
+    from_site_id: Id
+    to_site_id: Id
     km: Annotated[float, Field(ge=0, le=1e5)]
 
 
 class WhatIf(Strict):
-    remove_firm_ids: Annotated[list[int], Field(max_length=500)] = Field(default_factory=list)
+    remove_firm_ids: Annotated[list[Id], Field(max_length=500)] = Field(default_factory=list)
     prices: dict[MaterialId, NonNegative] = Field(default_factory=dict)
     disposal_costs: dict[MaterialId, NonNegative] = Field(default_factory=dict)
     hubs: Annotated[list[HubIn], Field(max_length=50)] = Field(default_factory=list)
@@ -115,9 +115,9 @@ class RunPublic(BaseModel):
     kpis: dict[str, Any]
     stats: dict[str, Any]
     result: dict[str, Any]
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
 
 
 class LinkBreakdown(BaseModel):
@@ -179,16 +179,16 @@ class ProposalPublic(BaseModel):
                                                        "(matching.confidence); to one decimal when anonymised")
     reasons: list[ConfidenceReason] = Field(default_factory=list)
     deal_id: int | None
-    created_at: datetime
+    created_at: Timestamp
 
 
 # --- deals ---------------------------------------------------------------------------------------------
 class DealCreate(Strict):
     """From a proposal (``proposal_id``), or seeded by hand by a park manager (both listings + quantity)."""
 
-    proposal_id: int | None = None
-    supply_listing_id: int | None = None
-    demand_listing_id: int | None = None
+    proposal_id: Id | None = None
+    supply_listing_id: Id | None = None
+    demand_listing_id: Id | None = None
     quantity: Quantity | None = None
     note: Note | None = None
 
@@ -302,13 +302,13 @@ class DealPublic(BaseModel):
     allowed_actions: list[DealAction]
     ledger_actions: list[LedgerAction] = Field(default_factory=list, description="benefit-ledger state changes "
                                                                                   "this viewer may ask for now")
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class DealEventPublic(BaseModel):
     id: int
-    at: datetime
+    at: Timestamp
     user_id: int | None
     action: str
     from_status: str
@@ -321,7 +321,7 @@ class DealNotePublic(BaseModel):
     id: int
     user_id: int | None
     text: str
-    created_at: datetime
+    created_at: Timestamp
 
 
 class DeliveryPublic(BaseModel):
@@ -334,9 +334,9 @@ class DeliveryPublic(BaseModel):
     note: str | None
     over_agreed_reason: str | None = None
     corrects_id: int | None = None
-    voided_at: datetime | None = None
+    voided_at: Timestamp | None = None
     void_reason: str | None = None
-    created_at: datetime
+    created_at: Timestamp
 
 
 # --- ledger --------------------------------------------------------------------------------------------
@@ -375,7 +375,7 @@ class LedgerTransition(Strict):
     (the one you checked), ``note`` being the statement of what was checked or the reason."""
 
     action: LedgerAction
-    record_id: int | None = Field(None, description="verify, reject: the evidenced record you checked")
+    record_id: Id | None = Field(None, description="verify, reject: the evidenced record you checked")
     note: Note | None = None
     reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)] | None = \
         Field(None, description="verify: the number of the verification report")
@@ -423,7 +423,7 @@ class BenefitRecordPublic(BaseModel):
     state: LedgerState
     action: LedgerRecordAction
     from_state: LedgerState | None
-    at: datetime
+    at: Timestamp
     user_id: int | None
     user_name: str | None
     user_role: str | None
@@ -464,8 +464,8 @@ class OverridePublic(BaseModel):
     key: str
     value: float
     note: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 # --- screening -----------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ ISX_TEST_DATABASE_URL is set), migrated with Alembic, and emptied after every te
 
 import os
 import secrets
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 os.environ.setdefault("ISX_ARGON2_TIME_COST", "1")
 os.environ.setdefault("ISX_ARGON2_MEMORY_KIB", "1024")
 os.environ["ISX_ENV"] = "test"
+# Uploads kept between an import's preview and its confirm go to a directory of this test run.
+os.environ.setdefault("ISX_UPLOAD_STAGING_DIR", tempfile.mkdtemp(prefix="isx-staged-"))
 
 PG_ENV = "ISX_TEST_DATABASE_URL"
 

@@ -19,8 +19,8 @@ from web.templating import is_htmx, render
 API_PREFIXES = ("/api/", "/healthz", "/docs", "/redoc", "/openapi.json")
 Handler = Callable[[Request, Exception], Awaitable[Response] | Response]
 
-TITLES = {401: "error.401", 403: "error.403", 404: "error.404", 409: "error.409", 422: "error.422",
-          503: "error.503"}
+TITLES = {401: "error.401", 403: "error.403", 404: "error.404", 409: "error.409", 413: "error.413",
+          422: "error.422", 503: "error.503"}
 
 
 def is_api(request: Request) -> bool:

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from backend import policy
 from backend.api.deps import CurrentActor, SessionDep
-from backend.api.params import PagingDep
+from backend.api.params import OptionalId, PagingDep
 from backend.models import AuditLog
 from backend.schemas import AuditPublic, Page
 from backend.services.query import apply_sort, page
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 
 @router.get("", response_model=Page[AuditPublic])
 def list_audit(session: SessionDep, actor: CurrentActor, paging: PagingDep, entity: str | None = None,
-               entity_id: int | None = None, user_id: int | None = None,
+               entity_id: OptionalId = None, user_id: OptionalId = None,
                action: Annotated[str | None, Query(max_length=12)] = None) -> dict:
     """The change log (admins only): who changed what, when; also logins, logouts and failed logins
     (``action=login_failed``)."""

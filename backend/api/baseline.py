@@ -2,12 +2,12 @@
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from backend.api.deps import CurrentActor, SessionDep
-from backend.config import get_settings
-from backend.errors import InvalidInput
+from backend.api.params import OptionalId
+from backend.api.uploads import Upload, file_body, upload_for
 from backend.schemas import ImportIssue
 from backend.services import baseline as svc
 
@@ -41,24 +41,21 @@ class LedgerEntryPublic(BaseModel):
     source: str | None
 
 
-@router.post("/imports", response_model=LedgerImportSummary)
+@router.post("/imports", response_model=LedgerImportSummary,
+             openapi_extra=file_body("CSV (UTF-8 or GB18030) or XLSX; one row per firm, material and month or year"))
 def import_ledger(session: SessionDep, actor: CurrentActor,
-                  file: Annotated[UploadFile, File(description="CSV (UTF-8 or GB18030) or XLSX; one row per firm, "
-                                                              "material and month or year")],
+                  upload: Annotated[Upload, Depends(upload_for(svc.require_ledger_importer))],
                   dry_run: Annotated[bool, Query(description="check and preview only; write nothing")] = True,
                   ) -> dict[str, Any]:
     """Import ledger lines. A real run (``dry_run=false``) is all-or-nothing: one bad row and nothing is
-    written; the 422 reply lists every bad row and column."""
-    limit = get_settings().max_upload_bytes
-    data = file.file.read(limit + 1)
-    if len(data) > limit:
-        raise InvalidInput.at(("body", "file"), f"the file is larger than the {limit} byte limit", "too_large")
-    return svc.import_ledger(session=session, actor=actor, data=data, filename=file.filename or "ledger.csv",
-                             dry_run=dry_run)
+    written; the 422 reply lists every bad row and column. The caller's role is checked before the file is
+    read; a body over the size limit is refused with 413 while it streams in."""
+    return svc.import_ledger(session=session, actor=actor, data=upload.data,
+                             filename=upload.filename or "ledger.csv", dry_run=dry_run)
 
 
 @router.get("/entries", response_model=list[LedgerEntryPublic])
-def list_entries(session: SessionDep, actor: CurrentActor, firm_id: int | None = None, park_id: int | None = None,
+def list_entries(session: SessionDep, actor: CurrentActor, firm_id: OptionalId = None, park_id: OptionalId = None,
                  year: int | None = None, material: str | None = None) -> list[Any]:
     """Ledger lines one by one: for the firm's own users, its park managers and admins."""
     return svc.list_entries(session=session, actor=actor, firm_id=firm_id, park_id=park_id, year=year,
@@ -67,7 +64,7 @@ def list_entries(session: SessionDep, actor: CurrentActor, firm_id: int | None =
 
 @router.get("/series")
 def get_series(session: SessionDep, actor: CurrentActor, period: Literal["month", "year"] = "year",
-               park_id: int | None = None, province: Annotated[str | None, Query(min_length=2, max_length=40)] = None,
+               park_id: OptionalId = None, province: Annotated[str | None, Query(min_length=2, max_length=40)] = None,
                family: Annotated[str | None, Query(max_length=40)] = None) -> dict[str, Any]:
     """Generated, utilised, stored, disposed, earlier stock utilised and ISX deliveries by month or year, one
     series per unit (aggregates with the number of firms behind each point)."""

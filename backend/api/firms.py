@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from backend.api.deps import CurrentActor, SessionDep
-from backend.api.params import PagingDep
+from backend.api.params import Id, OptionalId, PagingDep
 from backend.schemas import FirmCreate, FirmPublic, FirmUpdate, Page
 from backend.services import firms as svc
 
@@ -11,7 +11,7 @@ router = APIRouter(prefix="/firms", tags=["firms"])
 
 
 @router.get("", response_model=Page[FirmPublic])
-def list_firms(session: SessionDep, actor: CurrentActor, paging: PagingDep, park_id: int | None = None,
+def list_firms(session: SessionDep, actor: CurrentActor, paging: PagingDep, park_id: OptionalId = None,
                province: str | None = None,
                industry_code: Annotated[str | None, Query(pattern=r"^\d{2,4}$")] = None,
                q: Annotated[str | None, Query(max_length=100)] = None) -> dict:
@@ -26,16 +26,16 @@ def create_firm(session: SessionDep, actor: CurrentActor, firm_in: FirmCreate) -
 
 
 @router.get("/{firm_id}", response_model=FirmPublic)
-def get_firm(session: SessionDep, actor: CurrentActor, firm_id: int) -> object:
+def get_firm(session: SessionDep, actor: CurrentActor, firm_id: Id) -> object:
     return svc.get_firm(session=session, actor=actor, firm_id=firm_id)
 
 
 @router.patch("/{firm_id}", response_model=FirmPublic)
-def update_firm(session: SessionDep, actor: CurrentActor, firm_id: int, firm_in: FirmUpdate) -> object:
+def update_firm(session: SessionDep, actor: CurrentActor, firm_id: Id, firm_in: FirmUpdate) -> object:
     return svc.update_firm(session=session, actor=actor, firm_id=firm_id, firm_in=firm_in)
 
 
 @router.delete("/{firm_id}", status_code=204)
-def delete_firm(session: SessionDep, actor: CurrentActor, firm_id: int) -> Response:
+def delete_firm(session: SessionDep, actor: CurrentActor, firm_id: Id) -> Response:
     svc.delete_firm(session=session, actor=actor, firm_id=firm_id)
     return Response(status_code=204)

@@ -1,9 +1,11 @@
 """Maps domain exceptions to HTTP answers, in one place."""
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.db import busy_reason, retry_after_s
 from backend.errors import DomainError, FieldConflict, InvalidInput, NotAuthenticated, TooManyRequests
@@ -43,3 +45,12 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(PoolTimeout, _busy)
     app.add_exception_handler(OperationalError, _busy)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI answers 400 to a body it cannot parse (not UTF-8, say): that is bad input like any other,
+        # a 422 naming the body, as the contract declares.
+        if exc.status_code == 400:
+            return JSONResponse({"detail": [{"loc": ["body"], "msg": f"cannot read the body: {exc.detail}",
+                                             "type": "body_unreadable"}]}, status_code=422)
+        return await http_exception_handler(request, exc)

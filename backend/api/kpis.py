@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from backend.api.deps import CurrentActor, SessionDep
+from backend.api.params import OptionalId
 from backend.services import kpis as svc
 
 router = APIRouter(prefix="/kpis", tags=["kpis"])
@@ -12,7 +13,7 @@ router = APIRouter(prefix="/kpis", tags=["kpis"])
 
 @router.get("")
 def get_kpis(session: SessionDep, actor: CurrentActor,
-             group_by: Literal["park", "province", "region"] = "park", park_id: int | None = None,
+             group_by: Literal["park", "province", "region"] = "park", park_id: OptionalId = None,
              province: Annotated[str | None, Query(min_length=2, max_length=40)] = None,
              year: Annotated[int | None, Query(ge=2000, le=2100)] = None) -> dict[str, Any]:
     """KPIs of a year (default: this one) per group: ``families``, ``materials`` and ``targets``, each with

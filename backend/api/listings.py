@@ -3,7 +3,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from backend.api.deps import CurrentActor, SessionDep
-from backend.api.params import PagingDep
+from backend.api.params import Id, OptionalId, PagingDep
 from backend.schemas import Kind, ListingCreate, ListingPublic, ListingUpdate, Page, Status, Visibility
 from backend.services import listings as svc
 
@@ -22,8 +22,8 @@ CHANGE_REFUSED: dict[int | str, dict[str, Any]] = {409: {
 def list_listings(
     session: SessionDep, actor: CurrentActor, paging: PagingDep,
     material: Annotated[list[str] | None, Query(description="material id; repeat for several")] = None,
-    kind: Kind | None = None, park_id: int | None = None, province: str | None = None,
-    firm_id: int | None = None, status: Status | None = None, visibility: Visibility | None = None,
+    kind: Kind | None = None, park_id: OptionalId = None, province: str | None = None,
+    firm_id: OptionalId = None, status: Status | None = None, visibility: Visibility | None = None,
     q: Annotated[str | None, Query(max_length=100, description="text in material, firm or description")] = None,
     near_lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
     near_lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
@@ -43,12 +43,12 @@ def create_listing(session: SessionDep, actor: CurrentActor, listing_in: Listing
 
 
 @router.get("/{listing_id}", response_model=ListingPublic)
-def get_listing(session: SessionDep, actor: CurrentActor, listing_id: int) -> ListingPublic:
+def get_listing(session: SessionDep, actor: CurrentActor, listing_id: Id) -> ListingPublic:
     return svc.get_listing(session=session, actor=actor, listing_id=listing_id)
 
 
 @router.patch("/{listing_id}", response_model=ListingPublic, responses=CHANGE_REFUSED)
-def update_listing(session: SessionDep, actor: CurrentActor, listing_id: int,
+def update_listing(session: SessionDep, actor: CurrentActor, listing_id: Id,
                    listing_in: ListingUpdate) -> ListingPublic:
     """Change a listing. Send the ``version`` you read to have the change refused (409) if someone changed
     the listing meanwhile; a listing never falls below what its agreed and active deals commit."""
@@ -57,6 +57,6 @@ def update_listing(session: SessionDep, actor: CurrentActor, listing_id: int,
 
 
 @router.delete("/{listing_id}", status_code=204, responses=CHANGE_REFUSED)
-def delete_listing(session: SessionDep, actor: CurrentActor, listing_id: int) -> Response:
+def delete_listing(session: SessionDep, actor: CurrentActor, listing_id: Id) -> Response:
     svc.delete_listing(session=session, actor=actor, listing_id=listing_id)
     return Response(status_code=204)

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from backend.api.deps import CurrentActor, SessionDep
+from backend.api.params import Id, OptionalId
 from backend.services import network as svc
 
 router = APIRouter(prefix="/network", tags=["network"])
@@ -12,7 +13,7 @@ Province = Annotated[str | None, Query(min_length=2, max_length=40)]
 
 
 @router.get("")
-def get_network(session: SessionDep, actor: CurrentActor, park_id: int | None = None, province: Province = None,
+def get_network(session: SessionDep, actor: CurrentActor, park_id: OptionalId = None, province: Province = None,
                 include_proposals: bool = True) -> dict[str, Any]:
     """Firms and parks as nodes, deals and open proposals as edges, with links, tonnage, cross-park and
     cross-province shares, centralities, keystone firms, communities and cycles."""
@@ -21,7 +22,7 @@ def get_network(session: SessionDep, actor: CurrentActor, park_id: int | None = 
 
 
 @router.get("/resilience")
-def get_resilience(session: SessionDep, actor: CurrentActor, firm_id: int, park_id: int | None = None,
+def get_resilience(session: SessionDep, actor: CurrentActor, firm_id: Id, park_id: OptionalId = None,
                    province: Province = None, rerun: bool = True) -> dict[str, Any]:
     """What is lost if ``firm_id`` stops, and whether a re-run finds substitutes (and at what benefit)."""
     return svc.resilience(session=session, actor=actor, firm_id=firm_id, park_id=park_id, province=province,

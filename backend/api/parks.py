@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from backend.api.deps import CurrentActor, SessionDep
-from backend.api.params import PagingDep
+from backend.api.params import Id, PagingDep
 from backend.schemas import Page, ParkCreate, ParkPublic, ParkUpdate
 from backend.schemas_deals import ScreeningPublic
 from backend.services import parks as svc
@@ -25,23 +25,23 @@ def create_park(session: SessionDep, actor: CurrentActor, park_in: ParkCreate) -
 
 
 @router.get("/{park_id}", response_model=ParkPublic)
-def get_park(session: SessionDep, actor: CurrentActor, park_id: int) -> object:
+def get_park(session: SessionDep, actor: CurrentActor, park_id: Id) -> object:
     return svc.get_park(session=session, actor=actor, park_id=park_id)
 
 
 @router.patch("/{park_id}", response_model=ParkPublic)
-def update_park(session: SessionDep, actor: CurrentActor, park_id: int, park_in: ParkUpdate) -> object:
+def update_park(session: SessionDep, actor: CurrentActor, park_id: Id, park_in: ParkUpdate) -> object:
     return svc.update_park(session=session, actor=actor, park_id=park_id, park_in=park_in)
 
 
 @router.delete("/{park_id}", status_code=204)
-def delete_park(session: SessionDep, actor: CurrentActor, park_id: int) -> Response:
+def delete_park(session: SessionDep, actor: CurrentActor, park_id: Id) -> Response:
     svc.delete_park(session=session, actor=actor, park_id=park_id)
     return Response(status_code=204)
 
 
 @router.get("/{park_id}/screening", response_model=ScreeningPublic)
-def screen_park(session: SessionDep, actor: CurrentActor, park_id: int,
+def screen_park(session: SessionDep, actor: CurrentActor, park_id: Id,
                 mode: Annotated[str, Query(description="profiles (industry profiles only) or combined (the "
                                                        "park's listings, profiles where a firm has none)")]
                 = "profiles",

@@ -4,7 +4,7 @@ proposals. The matcher runs in a worker thread after the request has committed."
 from fastapi import APIRouter, BackgroundTasks
 
 from backend.api.deps import CurrentActor, SessionDep
-from backend.api.params import PagingDep
+from backend.api.params import Id, PagingDep
 from backend.schemas import Page
 from backend.schemas_deals import ProposalPublic, ProposalStatus, RunCreate, RunKind, RunPublic, RunStatus
 from backend.services import deals as deals_svc
@@ -30,18 +30,18 @@ def list_runs(session: SessionDep, actor: CurrentActor, paging: PagingDep, kind:
 
 
 @router.get("/{run_id}", response_model=RunPublic)
-def get_run(session: SessionDep, actor: CurrentActor, run_id: int) -> RunPublic:
+def get_run(session: SessionDep, actor: CurrentActor, run_id: Id) -> RunPublic:
     return svc.get_run(session=session, actor=actor, run_id=run_id)
 
 
 @router.post("/{run_id}/cancel", response_model=RunPublic)
-def cancel_run(session: SessionDep, actor: CurrentActor, run_id: int) -> RunPublic:
+def cancel_run(session: SessionDep, actor: CurrentActor, run_id: Id) -> RunPublic:
     run = svc.cancel_run(session=session, actor=actor, run_id=run_id)
     return svc.run_public(session, actor, run)
 
 
 @router.get("/{run_id}/proposals", response_model=Page[ProposalPublic])
-def run_proposals(session: SessionDep, actor: CurrentActor, run_id: int, paging: PagingDep,
+def run_proposals(session: SessionDep, actor: CurrentActor, run_id: Id, paging: PagingDep,
                   status: ProposalStatus | None = None) -> dict:
     svc.get_run(session=session, actor=actor, run_id=run_id)
     data, count = deals_svc.list_proposals(session=session, actor=actor, run_id=run_id, status=status,

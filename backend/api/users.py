@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from backend.api.deps import CurrentActor, SessionDep, current_session_id
-from backend.api.params import PagingDep
+from backend.api.params import Id, OptionalId, PagingDep
 from backend.schemas import (
     MeUpdate,
     Page,
@@ -44,7 +44,7 @@ def create_token(session: SessionDep, actor: CurrentActor, token_in: TokenCreate
 
 
 @router.delete("/me/tokens/{token_id}", status_code=204)
-def revoke_token(session: SessionDep, actor: CurrentActor, token_id: int) -> Response:
+def revoke_token(session: SessionDep, actor: CurrentActor, token_id: Id) -> Response:
     """The token answers 401 from now on; it stays listed, with its ``revoked_at``."""
     svc.revoke_token(session=session, actor=actor, token_id=token_id)
     return Response(status_code=204)
@@ -52,7 +52,7 @@ def revoke_token(session: SessionDep, actor: CurrentActor, token_id: int) -> Res
 
 @router.get("", response_model=Page[UserPublic])
 def list_users(session: SessionDep, actor: CurrentActor, paging: PagingDep, role: Role | None = None,
-               firm_id: int | None = None, q: Annotated[str | None, Query(max_length=100)] = None) -> dict:
+               firm_id: OptionalId = None, q: Annotated[str | None, Query(max_length=100)] = None) -> dict:
     data, count = svc.list_users(session=session, actor=actor, role=role, firm_id=firm_id, q=q,
                                  **paging.model_dump())
     return {"data": [svc.to_public(session, u) for u in data], "count": count}
@@ -64,17 +64,17 @@ def create_user(session: SessionDep, actor: CurrentActor, user_in: UserCreate) -
 
 
 @router.get("/{user_id}", response_model=UserPublic)
-def get_user(session: SessionDep, actor: CurrentActor, user_id: int) -> UserPublic:
+def get_user(session: SessionDep, actor: CurrentActor, user_id: Id) -> UserPublic:
     return svc.to_public(session, svc.get_user(session=session, actor=actor, user_id=user_id))
 
 
 @router.patch("/{user_id}", response_model=UserPublic)
-def update_user(session: SessionDep, actor: CurrentActor, user_id: int, user_in: UserUpdate) -> UserPublic:
+def update_user(session: SessionDep, actor: CurrentActor, user_id: Id, user_in: UserUpdate) -> UserPublic:
     return svc.to_public(session, svc.update_user(session=session, actor=actor, user_id=user_id,
                                                   user_in=user_in))
 
 
 @router.delete("/{user_id}", status_code=204)
-def delete_user(session: SessionDep, actor: CurrentActor, user_id: int) -> Response:
+def delete_user(session: SessionDep, actor: CurrentActor, user_id: Id) -> Response:
     svc.delete_user(session=session, actor=actor, user_id=user_id)
     return Response(status_code=204)

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from backend import policy
+from backend.config import get_settings
 from backend.errors import InvalidInput
 from backend.kb import get_kb
 from backend.models import Deal, Delivery, Firm, Park, WasteLedgerEntry
@@ -71,7 +72,7 @@ def _can_import_for(actor: Actor | None, firm: Firm) -> bool:
 def _plan(session: Session, actor: Actor | None, data: bytes, filename: str, today: date) -> _Plan:
     kb = get_kb()
     plan = _Plan()
-    header, rows = read_table(data, filename)
+    header, rows = read_table(data, filename, max_rows=get_settings().max_import_rows)
     header = [ALIASES.get(h, h) for h in header]
     plan.rows = len(rows)
     for name in header:
@@ -200,12 +201,17 @@ def _plan(session: Session, actor: Actor | None, data: bytes, filename: str, tod
     return plan
 
 
+def require_ledger_importer(actor: Actor) -> None:
+    """Who may import ledger lines: firm users, park managers and admins (checked before a file is read)."""
+    policy.require(actor.is_admin or actor.role in ("park_manager", "firm_user"),
+                   "firms and park managers import ledgers")
+
+
 def import_ledger(*, session: Session, actor: Actor | None, data: bytes, filename: str, dry_run: bool = True,
                   today: date | None = None) -> dict[str, Any]:
     """Check a ledger file; on a real run with no problem, write it (all or nothing)."""
     if actor is not None:
-        policy.require(actor.is_admin or actor.role in ("park_manager", "firm_user"),
-                       "firms and park managers import ledgers")
+        require_ledger_importer(actor)
     plan = _plan(session, actor, data, filename, today or date.today())
     summary: dict[str, Any] = {"dry_run": dry_run, "ok": not plan.errors, "rows": plan.rows,
                                "created": 0, "updated": 0, "unchanged": 0,

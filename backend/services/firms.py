@@ -7,7 +7,7 @@ from backend.models import Firm, Listing, Park, Permit, Site, User
 from backend.policy import Actor
 from backend.schemas import FirmCreate, FirmUpdate
 from backend.services.common import apply_changes, changes_of, get_or_404
-from backend.services.query import apply_sort, page
+from backend.services.query import apply_sort, contains, page
 
 SORTABLE = {"id": Firm.id, "name": Firm.name, "industry_code": Firm.industry_code, "park_id": Firm.park_id,
             "created_at": Firm.created_at}
@@ -24,8 +24,7 @@ def list_firms(*, session: Session, actor: Actor, park_id: int | None = None, pr
     if industry_code:
         stmt = stmt.where(Firm.industry_code.startswith(industry_code))
     if q:
-        like = f"%{q}%"
-        stmt = stmt.where(or_(Firm.name.ilike(like), Firm.name_en.ilike(like)))
+        stmt = stmt.where(or_(contains(Firm.name, q), contains(Firm.name_en, q)))
     stmt = apply_sort(stmt, sort, SORTABLE, Firm.id)
     rows, total = page(session, stmt, skip=skip, limit=limit)
     return [r[0] for r in rows], total

@@ -37,6 +37,7 @@ COLUMNS = ("park", "firm", "industry_code", "contact_name", "contact_phone", "co
 REQUIRED = ("firm", "industry_code", "site", "lat", "lon")
 LISTING_COLUMNS = ("kind", "material", "quantity", "unit")
 PREVIEW_ROWS = 50
+UNKNOWN_YET = 1  # a valid id standing in for the firm or site a row will get (rows are checked before writing)
 FIRM_FIELDS = ("industry_code", "contact_name", "contact_phone", "contact_email")
 SITE_FIELDS = ("address", "lat", "lon", "access", "industry_codes")
 SITE_COLUMN = {"name": "site", "address": "site_address", "access": "site_access", "industry_codes": "site_industries"}
@@ -77,12 +78,16 @@ def _decode(data: bytes) -> str:
     raise InvalidInput.at(("body", "file"), "the CSV is neither UTF-8 nor GB18030 text")
 
 
-def read_table(data: bytes, filename: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """Return (header, [(row number as a spreadsheet shows it, cells)]) from CSV or XLSX bytes."""
+def read_table(data: bytes, filename: str, *, max_rows: int) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Return (header, [(row number as a spreadsheet shows it, cells)]) from CSV or XLSX bytes.
+
+    Rows are counted as they are read: a file with more than ``max_rows`` data rows is refused (422,
+    ``too_many_rows``) at the first row over the limit, so a small compressed workbook that unpacks to
+    hundreds of thousands of rows is never parsed whole."""
     if not data.strip():
         raise InvalidInput.at(("body", "file"), "the file is empty")
     if filename.lower().endswith((".xlsx", ".xlsm")) or data[:2] == b"PK":
-        return _read_xlsx(data)
+        return _read_xlsx(data, max_rows)
     if b"\x00" in data[:4096]:
         raise InvalidInput.at(("body", "file"), "the file is binary, not CSV; upload .csv or .xlsx")
     text = _decode(data)
@@ -91,23 +96,66 @@ def read_table(data: bytes, filename: str) -> tuple[list[str], list[tuple[int, l
     except csv.Error:
         dialect = csv.excel
     try:
-        rows = list(csv.reader(io.StringIO(text), dialect))
+        reader = csv.reader(io.StringIO(text), dialect)
+        header = [h.strip().lower() for h in next(reader, [])]
+        rows: list[tuple[int, list[str]]] = []
+        for i, r in enumerate(reader):
+            if any(c.strip() for c in r):
+                _count_row(len(rows), max_rows)
+                rows.append((i + 2, [c.strip() for c in r]))
     except csv.Error as exc:
         raise InvalidInput.at(("body", "file"), f"malformed CSV: {exc}") from exc
-    header = [h.strip().lower() for h in rows[0]] if rows else []
-    return header, [(i + 2, [c.strip() for c in r]) for i, r in enumerate(rows[1:]) if any(c.strip() for c in r)]
+    return header, rows
 
 
-def _read_xlsx(data: bytes) -> tuple[list[str], list[tuple[int, list[str]]]]:
+# An XLSX file is a zip archive: its parts may unpack to at most this much, whatever the compressed size
+# (a zip bomb is refused from the archive's directory, before any XML is parsed) ...
+XLSX_MAX_UNPACKED_BYTES = 64 * 1024 * 1024
+# ... and only this many columns of the first sheet are read (the import's own columns number 28).
+XLSX_MAX_COLUMNS = 64
+
+
+def _count_row(already: int, max_rows: int) -> None:
+    if already >= max_rows:
+        msg = f"the file has more than {max_rows} rows, the limit per import"
+        raise InvalidInput([{"loc": ["body", "file"], "msg": msg, "type": "too_many_rows",
+                             "ctx": {"limit": max_rows}}], msg)
+
+
+def _bad_xlsx(detail: str) -> InvalidInput:
+    return InvalidInput.at(("body", "file"), f"not a readable XLSX workbook: {detail}", "bad_xlsx")
+
+
+def _read_xlsx(data: bytes, max_rows: int) -> tuple[list[str], list[tuple[int, list[str]]]]:
     from openpyxl import load_workbook
 
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise _bad_xlsx(str(exc)) from exc
+    if unpacked > XLSX_MAX_UNPACKED_BYTES:
+        raise InvalidInput.at(("body", "file"), f"the workbook unpacks to {unpacked} bytes, more than the "
+                              f"{XLSX_MAX_UNPACKED_BYTES} byte limit", "xlsx_unpacks_too_large")
+    rows: list[list[str]] = []
+    data_rows = 0
+    try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise InvalidInput.at(("body", "file"), f"not a readable XLSX workbook: {exc}") from exc
-    sheet = workbook.worksheets[0]
-    rows = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-    workbook.close()
+        try:
+            if not workbook.worksheets:
+                raise _bad_xlsx("it has no worksheet")
+            for values in workbook.worksheets[0].iter_rows(values_only=True, max_col=XLSX_MAX_COLUMNS):
+                cells = [_cell(v) for v in values]
+                if rows and any(cells):
+                    _count_row(data_rows, max_rows)
+                    data_rows += 1
+                rows.append(cells)
+        finally:
+            workbook.close()
+    except InvalidInput:
+        raise
+    except Exception as exc:  # openpyxl and the XML parser raise many kinds (ParseError, KeyError, zlib.error, ...)
+        raise _bad_xlsx(f"{type(exc).__name__}: {exc}") from exc
     header = [h.lower() for h in rows[0]] if rows else []
     while header and not header[-1]:
         header.pop()
@@ -171,7 +219,7 @@ def _rows(header: list[str], rows: list[tuple[int, list[str]]]) -> Iterator[tupl
 def plan_import(*, session: Session, actor: Actor | None, data: bytes, filename: str,
                 park_id: int | None = None, dry_run: bool, max_rows: int) -> _Plan:
     plan = _Plan(summary=ImportSummary(dry_run=dry_run, ok=False, rows=0))
-    header, rows = read_table(data, filename)
+    header, rows = read_table(data, filename, max_rows=max_rows)
     plan.summary.rows = len(rows)
     unknown = [h for h in header if h and h not in COLUMNS]
     for name in unknown:
@@ -182,8 +230,6 @@ def plan_import(*, session: Session, actor: Actor | None, data: bytes, filename:
             plan.error(1, name, f"missing column '{name}'")
     if len([h for h in header if h]) != len({h for h in header if h}):
         plan.error(1, None, "a column name appears twice")
-    if len(rows) > max_rows:
-        plan.error(None, None, f"{len(rows)} rows is more than the limit of {max_rows} per import")
     if not rows:
         plan.error(None, None, "the file has a header but no data rows")
     if plan.issues:
@@ -221,8 +267,9 @@ def plan_import(*, session: Session, actor: Actor | None, data: bytes, filename:
             continue
         try:
             access = sorted(set(_cell_list(raw.get("site_access", ""))))
-            site_in = SiteCreate.model_validate({"firm_id": 0, "name": raw.get("site", ""), "lat": lat, "lon": lon,
-                                                 "address": raw.get("site_address") or None, "access": access,
+            site_in = SiteCreate.model_validate({"firm_id": UNKNOWN_YET, "name": raw.get("site", ""), "lat": lat,
+                                                 "lon": lon, "address": raw.get("site_address") or None,
+                                                 "access": access,
                                                  "industry_codes": _cell_list(raw.get("site_industries", ""))})
         except ValidationError as exc:
             _pydantic_issues(plan, number, exc, SITE_COLUMN)
@@ -273,7 +320,7 @@ def _plan_listing(plan: _Plan, number: int, raw: dict[str, str]) -> dict[str, An
             plan.error(number, name, f"'{name}' is needed for a listing row")
     if any(not raw.get(n) for n in LISTING_COLUMNS):
         return None
-    values: dict[str, Any] = {"site_id": 0}
+    values: dict[str, Any] = {"site_id": UNKNOWN_YET}
     for name in ("ref", "kind", "material", "unit", "period", "available_from", "available_to", "logistics",
                  "visibility", "status", "hw_code", "description"):
         if raw.get(name):
@@ -328,6 +375,11 @@ def _differs(obj: Any, values: dict[str, Any], names: tuple[str, ...]) -> bool:
     return any(getattr(obj, n) != values[n] for n in names)
 
 
+def require_importer(actor: Actor) -> None:
+    """Who may import firms, sites and listings: park managers and admins (checked before a file is read)."""
+    policy.require(actor.is_admin or actor.role == "park_manager", "only park managers and admins import")
+
+
 def run_import(*, session: Session, actor: Actor | None, data: bytes, filename: str, park_id: int | None = None,
                dry_run: bool = True, max_rows: int = 20_000) -> ImportSummary:
     """Plan the import; on a real run with no problems, write it. See the module docstring.
@@ -339,7 +391,7 @@ def run_import(*, session: Session, actor: Actor | None, data: bytes, filename: 
     rules of ``PATCH /listings``: a row that would cut a listing below what its deals commit, change what they
     hold or overwrite a newer version (the optional ``version`` column) is a problem of that row."""
     if actor is not None:
-        policy.require(actor.is_admin or actor.role == "park_manager", "only park managers and admins import")
+        require_importer(actor)
     plan = plan_import(session=session, actor=actor, data=data, filename=filename, park_id=park_id,
                        dry_run=dry_run, max_rows=max_rows)
     summary = plan.summary

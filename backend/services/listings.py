@@ -23,7 +23,7 @@ from backend.policy import Actor
 from backend.schemas import ListingCreate, ListingPublic, ListingUpdate, QuantityBand
 from backend.services import plausibility
 from backend.services.common import changes_of
-from backend.services.query import apply_sort, count_of
+from backend.services.query import apply_sort, contains, count_of
 
 # Half-decade bands: [1, 3), [3, 10), [10, 30), ... in the listing's own unit.
 BAND_EDGES: tuple[float, ...] = tuple(m * 10.0**k for k in range(0, 10) for m in (1, 3))
@@ -106,9 +106,8 @@ def list_listings(*, session: Session, actor: Actor, material: list[str] | None 
     if firm_id is not None:
         stmt = stmt.where(Listing.firm_id == firm_id, shown)
     if q:
-        like = f"%{q}%"
-        stmt = stmt.where(or_(Listing.material.ilike(like),
-                              and_(shown, or_(Firm.name.ilike(like), Listing.description.ilike(like)))))
+        stmt = stmt.where(or_(contains(Listing.material, q),
+                              and_(shown, or_(contains(Firm.name, q), contains(Listing.description, q)))))
     near = (near_lat, near_lon, radius_km)
     if any(v is not None for v in near):
         missing = [n for n, v in zip(("near_lat", "near_lon", "radius_km"), near, strict=True) if v is None]

@@ -7,7 +7,7 @@ from backend.models import Firm, Park
 from backend.policy import Actor
 from backend.schemas import ParkCreate, ParkUpdate
 from backend.services.common import apply_changes, changes_of, get_or_404
-from backend.services.query import apply_sort, page
+from backend.services.query import apply_sort, contains, page
 
 SORTABLE = {"id": Park.id, "code": Park.code, "name_zh": Park.name_zh, "name_en": Park.name_en,
             "province": Park.province, "created_at": Park.created_at}
@@ -19,8 +19,7 @@ def list_parks(*, session: Session, actor: Actor, province: str | None = None, q
     if province:
         stmt = stmt.where(Park.province == province)
     if q:
-        like = f"%{q}%"
-        stmt = stmt.where(or_(Park.name_zh.ilike(like), Park.name_en.ilike(like), Park.code.ilike(like)))
+        stmt = stmt.where(or_(contains(Park.name_zh, q), contains(Park.name_en, q), contains(Park.code, q)))
     stmt = apply_sort(stmt, sort, SORTABLE, Park.id)
     rows, total = page(session, stmt, skip=skip, limit=limit)
     return [r[0] for r in rows], total

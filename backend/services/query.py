@@ -28,6 +28,22 @@ def apply_sort(stmt: Select[T], sort: str | None, allowed: Mapping[str, ColumnEl
     return stmt.order_by(*order, tiebreak)
 
 
+LIKE_ESCAPE = "\\"
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, its own ``%``, ``_`` and escape characters taken literally
+    (use with ``column.ilike(pattern, escape=LIKE_ESCAPE)``, or ``contains`` below)."""
+    escaped = text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
+    return f"%{escaped}%"
+
+
+def contains(column: Any, text: str) -> ColumnElement[bool]:
+    """Case-insensitive "column contains text", the text taken literally: the one text search of the list
+    endpoints (``q=%`` matches a per cent sign, not everything)."""
+    return column.ilike(contains_pattern(text), escape=LIKE_ESCAPE)
+
+
 def count_of(session: Session, stmt: Select[Any]) -> int:
     return int(session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
 

@@ -14,7 +14,7 @@ from backend.schemas import MeUpdate, TokenCreate, UserCreate, UserPublic, UserU
 from backend.security import hash_api_token, hash_password, new_api_token, verify_password
 from backend.services.auth import aware, revoke_credentials, stamp
 from backend.services.common import get_or_404
-from backend.services.query import apply_sort, page
+from backend.services.query import apply_sort, contains, page
 
 SORTABLE = {"id": User.id, "email": User.email, "name": User.name, "role": User.role,
             "created_at": User.created_at}
@@ -116,7 +116,7 @@ def list_users(*, session: Session, actor: Actor, role: str | None = None, firm_
     if firm_id is not None:
         stmt = stmt.where(User.firm_id == firm_id)
     if q:
-        stmt = stmt.where(User.email.ilike(f"%{q}%") | User.name.ilike(f"%{q}%"))
+        stmt = stmt.where(contains(User.email, q) | contains(User.name, q))
     stmt = apply_sort(stmt, sort, SORTABLE, User.id)
     rows, total = page(session, stmt, skip=skip, limit=limit)
     return [r[0] for r in rows], total

@@ -256,17 +256,17 @@ def test_import_preview_shows_row_errors_then_confirms(page_client: Callable[[st
     good = bad.replace(b",abc,", b",200,")
     ready = client.post("/import", files={"file": ("firms.csv", good, "text/csv")})
     assert ready.status_code == 200 and "确认导入" in ready.text and 'data-testid="preview"' in ready.text
-    content = re.search(r'name="content" value="([^"]+)"', ready.text)
-    assert content
+    token = re.search(r'name="upload" value="([^"]+)"', ready.text)
+    assert token
     with new_session() as session:
         assert session.scalar(select(Firm).where(Firm.name == "网页新企业")) is None  # a preview writes nothing
-    done = client.post("/import", data={"content": content.group(1), "filename": "firms.csv", "confirm": "1"})
+    done = client.post("/import", data={"upload": token.group(1), "confirm": "1"})
     assert done.status_code == 200 and 'data-testid="import-done"' in done.text
     with new_session() as session:
         firm = session.scalar(select(Firm).where(Firm.name == "网页新企业"))
         assert firm is not None
     assert len(listings_of(firm.id or 0)) == 2
-    empty = client.post("/import", data={"content": "", "filename": "x.csv"})
+    empty = client.post("/import", data={"upload": "", "confirm": "1"})
     assert empty.status_code == 422
 
 

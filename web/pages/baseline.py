@@ -3,10 +3,9 @@ preview it with every bad row and the rows to check, confirm (all or nothing), l
 ledger lines the viewer may read. Everything goes through ``backend.services.baseline``, as the API
 (``POST /api/v1/baseline/imports``) and ``isx baseline import`` do."""
 
-import base64
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from sqlmodel import Session
 from starlette.responses import Response
 
@@ -15,9 +14,10 @@ from backend.errors import InvalidInput
 from backend.kb import get_kb
 from backend.services import baseline as baseline_svc
 from backend.services import firms as firms_svc
+from backend.services import uploads as uploads_svc
 from web.deps import CurrentViewer, Viewer, require_role
 from web.forms import domain_errors
-from web.pages.parks import Upload, upload_errors
+from web.pages.parks import PageUpload, keep_for_confirm, staged_file, upload_errors, upload_for
 from web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -42,14 +42,15 @@ def baseline_page(request: Request, session: SessionDep, viewer: CurrentViewer) 
 
 
 @router.post("/baseline")
-def baseline_import(request: Request, session: SessionDep, viewer: CurrentViewer, upload: Upload) -> Response:
-    """Preview (a dry run) or, with ``confirm=1``, the real import (all or nothing)."""
-    require_role(viewer, *ROLES)
-    data, filename, fields = upload
-    confirm = fields.get("confirm") == "1"
+def baseline_import(request: Request, session: SessionDep, viewer: CurrentViewer,
+                    upload: Annotated[PageUpload, Depends(upload_for(*ROLES))]) -> Response:
+    """Preview (a dry run) or, with ``confirm=1``, the real import (all or nothing) of the file the preview
+    kept on the server."""
+    confirm = upload.fields.get("confirm") == "1"
+    data, filename, problems = staged_file(upload, viewer)
     context: dict[str, Any] = {"filename": filename, "summary": None, "errors": {}, "confirmed": False,
                                "materials": get_kb().materials}
-    problems = upload_errors(data)
+    problems = problems or upload_errors(data)
     if problems:
         context["errors"] = problems
         return render(request, "baseline.html", context, block="result", status_code=422)
@@ -63,6 +64,8 @@ def baseline_import(request: Request, session: SessionDep, viewer: CurrentViewer
         session.rollback()
         context["errors"] = domain_errors(exc)
         return render(request, "baseline.html", context, block="result", status_code=422)
+    if confirm and summary["ok"] and upload.token:
+        uploads_svc.discard(token=upload.token)
     context |= {"summary": summary, "confirmed": confirm and summary["ok"],
-                "content": base64.b64encode(data).decode() if summary["ok"] and not confirm else ""}
+                "upload": keep_for_confirm(upload, data, filename, viewer) if summary["ok"] and not confirm else ""}
     return render(request, "baseline.html", context, block="result", status_code=200 if summary["ok"] else 422)

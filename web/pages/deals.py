@@ -14,6 +14,7 @@ from sqlmodel import Session
 from starlette.responses import Response
 
 from backend.api.deps import SessionDep
+from backend.api.params import Id
 from backend.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from backend.kb import get_kb
 from backend.schemas import ListingPublic
@@ -91,7 +92,7 @@ def proposals_page(request: Request, session: SessionDep, viewer: CurrentViewer)
     return render(request, "proposals.html", {"rows": rows, "total": total, "materials": get_kb().materials})
 
 
-def _proposal_card(request: Request, session: Session, viewer: Viewer, proposal_id: int, *,
+def _proposal_card(request: Request, session: Session, viewer: Viewer, proposal_id: Id, *,
                    errors: Errors | None = None, form: dict[str, str] | None = None, status_code: int = 200,
                    done: str | None = None) -> Response:
     p = deals_svc.get_proposal(session=session, actor=viewer.actor, proposal_id=proposal_id)
@@ -102,7 +103,7 @@ def _proposal_card(request: Request, session: Session, viewer: Viewer, proposal_
 
 
 @router.post("/proposals/{proposal_id}/answer")
-def answer_proposal(request: Request, session: SessionDep, viewer: CurrentViewer, proposal_id: int,
+def answer_proposal(request: Request, session: SessionDep, viewer: CurrentViewer, proposal_id: Id,
                     form: Form) -> Response:
     """Yes (opt in for the viewer's side) or no (decline, with a reason) to a proposal."""
     require_role(viewer, "firm_user", "park_manager", "admin")
@@ -141,7 +142,7 @@ def deals_board(request: Request, session: SessionDep, viewer: CurrentViewer) ->
 
 
 # --- one deal ------------------------------------------------------------------------------------------
-def deal_context(session: Session, viewer: Viewer, deal_id: int) -> dict[str, Any]:
+def deal_context(session: Session, viewer: Viewer, deal_id: Id) -> dict[str, Any]:
     deal = deals_svc.get_deal(session=session, actor=viewer.actor, deal_id=deal_id)
     try:
         ledger = deals_svc.get_ledger(session=session, actor=viewer.actor, deal_id=deal_id)
@@ -179,7 +180,7 @@ def _terms_form(deal: Any) -> dict[str, str]:
     return {k: text(getattr(deal, k)) for k in ("agreed_quantity", "price", "logistics", "start_date", "end_date")}
 
 
-def _deal_response(request: Request, session: Session, viewer: Viewer, deal_id: int, *,
+def _deal_response(request: Request, session: Session, viewer: Viewer, deal_id: Id, *,
                    form_name: str | None = None, form: dict[str, str] | None = None, errors: Errors | None = None,
                    done: str | None = None) -> Response:
     context = deal_context(session, viewer, deal_id)
@@ -200,7 +201,7 @@ def seed_form(request: Request, session: SessionDep, viewer: CurrentViewer) -> R
 
 
 @router.get("/deals/{deal_id}")
-def deal_page(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: int) -> Response:
+def deal_page(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: Id) -> Response:
     context = deal_context(session, viewer, deal_id)
     context["forms"] = {"terms": _terms_form(context["deal"])}
     return render(request, "deal.html", context)
@@ -217,7 +218,7 @@ def _to_named_field(errors: Errors, form: dict[str, str]) -> None:
         errors.setdefault(named[0][1], errors.pop("__all__"))
 
 
-def _apply(request: Request, session: Session, viewer: Viewer, deal_id: int, form_name: str, form: dict[str, str],
+def _apply(request: Request, session: Session, viewer: Viewer, deal_id: Id, form_name: str, form: dict[str, str],
            model: Any, call: Any, done: str) -> Response:
     """Validate ``form`` with ``model``, call the service, answer the deal body (422 with errors inline)."""
     deals_svc.get_deal(session=session, actor=viewer.actor, deal_id=deal_id)  # 404 first
@@ -238,7 +239,7 @@ def _apply(request: Request, session: Session, viewer: Viewer, deal_id: int, for
 
 
 @router.post("/deals/{deal_id}/transitions")
-def move_deal(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: int, form: Form) -> Response:
+def move_deal(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: Id, form: Form) -> Response:
     values = {k: form.get(k, "") for k in ("action", "reason", "note")}
     if values["action"] in REASON_ACTIONS and not values["reason"]:
         deals_svc.get_deal(session=session, actor=viewer.actor, deal_id=deal_id)
@@ -251,7 +252,7 @@ def move_deal(request: Request, session: SessionDep, viewer: CurrentViewer, deal
 
 
 @router.post("/deals/{deal_id}/terms")
-def deal_terms(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: int, form: Form) -> Response:
+def deal_terms(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: Id, form: Form) -> Response:
     values = {k: form.get(k, "") for k in ("agreed_quantity", "price", "logistics", "start_date", "end_date")}
     return _apply(request, session, viewer, deal_id, "terms", values, DealTerms,
                   lambda terms: deals_svc.update_terms(session=session, actor=viewer.actor, deal_id=deal_id,
@@ -259,7 +260,7 @@ def deal_terms(request: Request, session: SessionDep, viewer: CurrentViewer, dea
 
 
 @router.post("/deals/{deal_id}/notes")
-def deal_note(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: int, form: Form) -> Response:
+def deal_note(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: Id, form: Form) -> Response:
     return _apply(request, session, viewer, deal_id, "note", {"text": form.get("text", "")}, DealNoteCreate,
                   lambda note: deals_svc.add_note(session=session, actor=viewer.actor, deal_id=deal_id,
                                                   note_in=note), "note")
@@ -269,7 +270,7 @@ DELIVERY_FIELDS = ("delivered_on", "quantity", "manifest_number", "document_ref"
 
 
 @router.post("/deals/{deal_id}/deliveries")
-def deal_delivery(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: int,
+def deal_delivery(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: Id,
                   form: Form) -> Response:
     values = {k: form.get(k, "") for k in DELIVERY_FIELDS}
     return _apply(request, session, viewer, deal_id, "delivery", values, DeliveryCreate,
@@ -278,8 +279,8 @@ def deal_delivery(request: Request, session: SessionDep, viewer: CurrentViewer, 
 
 
 @router.post("/deals/{deal_id}/deliveries/{delivery_id}/void")
-def deal_delivery_void(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: int,
-                       delivery_id: int, form: Form) -> Response:
+def deal_delivery_void(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: Id,
+                       delivery_id: Id, form: Form) -> Response:
     return _apply(request, session, viewer, deal_id, f"void-{delivery_id}", {"reason": form.get("reason", "")},
                   DeliveryVoid, lambda v: deals_svc.void_delivery(session=session, actor=viewer.actor,
                                                                   deal_id=deal_id, delivery_id=delivery_id,
@@ -287,8 +288,8 @@ def deal_delivery_void(request: Request, session: SessionDep, viewer: CurrentVie
 
 
 @router.post("/deals/{deal_id}/deliveries/{delivery_id}/correct")
-def deal_delivery_correct(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: int,
-                          delivery_id: int, form: Form) -> Response:
+def deal_delivery_correct(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: Id,
+                          delivery_id: Id, form: Form) -> Response:
     values = {k: form.get(k, "") for k in (*DELIVERY_FIELDS, "reason")}
     return _apply(request, session, viewer, deal_id, f"correct-{delivery_id}", values, DeliveryCorrection,
                   lambda c: deals_svc.correct_delivery(session=session, actor=viewer.actor, deal_id=deal_id,
@@ -296,7 +297,7 @@ def deal_delivery_correct(request: Request, session: SessionDep, viewer: Current
 
 
 @router.post("/deals/{deal_id}/ledger")
-def deal_ledger_move(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: int,
+def deal_ledger_move(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: Id,
                      form: Form) -> Response:
     """Evidence (a party), verify or reject (a verifier) the deal's benefit figures."""
     values = {k: form.get(k, "") for k in ("action", "record_id", "note", "reference")}
@@ -307,7 +308,7 @@ def deal_ledger_move(request: Request, session: SessionDep, viewer: CurrentViewe
 
 
 @router.post("/deals/{deal_id}/approval")
-def deal_approval(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: int,
+def deal_approval(request: Request, session: SessionDep, viewer: CurrentViewer, deal_id: Id,
                   form: Form) -> Response:
     values = {k: form.get(k, "") for k in ("approved_by", "reference", "approval_date")}
     # rights before the form: no field errors for a form this user is not shown

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from backend import policy
 from backend.api.deps import SessionDep
+from backend.api.params import Id
 from backend.errors import NotFound, PermissionDenied
 from backend.kb import get_kb
 from backend.models import LOGISTICS, Firm, Park, Site
@@ -42,7 +43,7 @@ def _site_values(form: dict[str, str]) -> dict[str, Any]:
     return values
 
 
-def _firm_for(session: Session, viewer: Viewer, firm_id: int, *, edit: bool) -> Firm:
+def _firm_for(session: Session, viewer: Viewer, firm_id: Id, *, edit: bool) -> Firm:
     firm = session.get(Firm, firm_id)
     if firm is None:
         raise NotFound(f"firm {firm_id} not found")
@@ -67,7 +68,7 @@ def firm_context(session: Session, viewer: Viewer, firm: Firm) -> dict[str, Any]
 
 
 @router.get("/firms/{firm_id}")
-def firm_page(request: Request, session: SessionDep, viewer: CurrentViewer, firm_id: int) -> Response:
+def firm_page(request: Request, session: SessionDep, viewer: CurrentViewer, firm_id: Id) -> Response:
     firm = _firm_for(session, viewer, firm_id, edit=False)
     context = firm_context(session, viewer, firm) | {
         "form": NEW_LISTING, "errors": {}, "site_form": {}, "site_errors": {}}
@@ -80,7 +81,7 @@ def _listing_input(form: dict[str, str]) -> tuple[ListingCreate | None, Errors]:
 
 
 @router.post("/firms/{firm_id}/listings")
-def create_listing(request: Request, session: SessionDep, viewer: CurrentViewer, firm_id: int,
+def create_listing(request: Request, session: SessionDep, viewer: CurrentViewer, firm_id: Id,
                    form: Form) -> Response:
     firm = _firm_for(session, viewer, firm_id, edit=True)
     listing_in, errors = _listing_input(form)
@@ -96,7 +97,7 @@ def create_listing(request: Request, session: SessionDep, viewer: CurrentViewer,
     return render(request, "firm.html", context, block="listings")
 
 
-def _listing_and_firm(session: Session, viewer: Viewer, listing_id: int) -> tuple[Any, Firm]:
+def _listing_and_firm(session: Session, viewer: Viewer, listing_id: Id) -> tuple[Any, Firm]:
     listing = listings_svc.get_listing(session=session, actor=viewer.actor, listing_id=listing_id)
     firm = get_or_404(session, Firm, listing.firm_id or 0, "listing") if listing.firm_id else None
     if firm is None:
@@ -104,7 +105,7 @@ def _listing_and_firm(session: Session, viewer: Viewer, listing_id: int) -> tupl
     return listing, firm
 
 
-def _card(request: Request, session: Session, viewer: Viewer, listing_id: int) -> Response:
+def _card(request: Request, session: Session, viewer: Viewer, listing_id: Id) -> Response:
     listing, firm = _listing_and_firm(session, viewer, listing_id)
     sites, _ = sites_svc.list_sites(session=session, actor=viewer.actor, firm_id=firm.id, limit=500)
     return render(request, "partials/listing_card.html", {
@@ -113,11 +114,11 @@ def _card(request: Request, session: Session, viewer: Viewer, listing_id: int) -
 
 
 @router.get("/listings/{listing_id}")
-def listing_card(request: Request, session: SessionDep, viewer: CurrentViewer, listing_id: int) -> Response:
+def listing_card(request: Request, session: SessionDep, viewer: CurrentViewer, listing_id: Id) -> Response:
     return _card(request, session, viewer, listing_id)
 
 
-def _edit_form(request: Request, session: Session, viewer: Viewer, listing_id: int, form: dict[str, Any],
+def _edit_form(request: Request, session: Session, viewer: Viewer, listing_id: Id, form: dict[str, Any],
                errors: Errors, status_code: int = 200) -> Response:
     _listing, firm = _listing_and_firm(session, viewer, listing_id)
     sites, _ = sites_svc.list_sites(session=session, actor=viewer.actor, firm_id=firm.id, limit=500)
@@ -127,7 +128,7 @@ def _edit_form(request: Request, session: Session, viewer: Viewer, listing_id: i
 
 
 @router.get("/listings/{listing_id}/edit")
-def edit_listing_form(request: Request, session: SessionDep, viewer: CurrentViewer, listing_id: int) -> Response:
+def edit_listing_form(request: Request, session: SessionDep, viewer: CurrentViewer, listing_id: Id) -> Response:
     listing, firm = _listing_and_firm(session, viewer, listing_id)
     policy.require(policy.can_edit_firm_records(viewer.actor, firm), "you may not edit this listing")
     values = {k: ("" if getattr(listing, k) is None else str(getattr(listing, k))) for k in LISTING_FIELDS}
@@ -138,7 +139,7 @@ def edit_listing_form(request: Request, session: SessionDep, viewer: CurrentView
 
 
 @router.post("/listings/{listing_id}")
-def update_listing(request: Request, session: SessionDep, viewer: CurrentViewer, listing_id: int,
+def update_listing(request: Request, session: SessionDep, viewer: CurrentViewer, listing_id: Id,
                    form: Form) -> Response:
     listing_in, errors = _listing_input(form)
     if listing_in is not None:
@@ -160,7 +161,7 @@ def update_listing(request: Request, session: SessionDep, viewer: CurrentViewer,
 
 
 @router.post("/listings/{listing_id}/close")
-def close_listing(request: Request, session: SessionDep, viewer: CurrentViewer, listing_id: int) -> Response:
+def close_listing(request: Request, session: SessionDep, viewer: CurrentViewer, listing_id: Id) -> Response:
     listings_svc.update_listing(session=session, actor=viewer.actor, listing_id=listing_id,
                                 listing_in=ListingUpdate(status="closed"))
     return _card(request, session, viewer, listing_id)
@@ -168,7 +169,7 @@ def close_listing(request: Request, session: SessionDep, viewer: CurrentViewer, 
 
 # --- sites ---------------------------------------------------------------------------------------------
 @router.post("/firms/{firm_id}/sites")
-def create_site(request: Request, session: SessionDep, viewer: CurrentViewer, firm_id: int, form: Form) -> Response:
+def create_site(request: Request, session: SessionDep, viewer: CurrentViewer, firm_id: Id, form: Form) -> Response:
     firm = _firm_for(session, viewer, firm_id, edit=True)
     site_in, errors = validate(SiteCreate, {"firm_id": firm_id} | _site_values(form))
     if site_in is not None:
@@ -183,7 +184,7 @@ def create_site(request: Request, session: SessionDep, viewer: CurrentViewer, fi
                   block="sites")
 
 
-def _site(session: Session, viewer: Viewer, site_id: int, *, edit: bool) -> tuple[Site, Firm]:
+def _site(session: Session, viewer: Viewer, site_id: Id, *, edit: bool) -> tuple[Site, Firm]:
     site, firm = sites_svc.readable_site(session, viewer.actor, site_id)
     if edit:
         policy.require(policy.can_edit_firm_records(viewer.actor, firm), "you may not edit this site")
@@ -191,14 +192,14 @@ def _site(session: Session, viewer: Viewer, site_id: int, *, edit: bool) -> tupl
 
 
 @router.get("/sites/{site_id}")
-def site_card(request: Request, session: SessionDep, viewer: CurrentViewer, site_id: int) -> Response:
+def site_card(request: Request, session: SessionDep, viewer: CurrentViewer, site_id: Id) -> Response:
     site, firm = _site(session, viewer, site_id, edit=False)
     return render(request, "partials/site_card.html",
                   {"s": site, "can_edit": policy.can_edit_firm_records(viewer.actor, firm)})
 
 
 @router.get("/sites/{site_id}/edit")
-def edit_site_form(request: Request, session: SessionDep, viewer: CurrentViewer, site_id: int) -> Response:
+def edit_site_form(request: Request, session: SessionDep, viewer: CurrentViewer, site_id: Id) -> Response:
     site, _firm = _site(session, viewer, site_id, edit=True)
     values = {k: "" if getattr(site, k) is None else str(getattr(site, k)) for k in SITE_FIELDS}
     values["industry_codes"] = "; ".join(site.industry_codes or [])
@@ -206,7 +207,7 @@ def edit_site_form(request: Request, session: SessionDep, viewer: CurrentViewer,
 
 
 @router.post("/sites/{site_id}")
-def update_site(request: Request, session: SessionDep, viewer: CurrentViewer, site_id: int, form: Form) -> Response:
+def update_site(request: Request, session: SessionDep, viewer: CurrentViewer, site_id: Id, form: Form) -> Response:
     site, _firm = _site(session, viewer, site_id, edit=True)
     values: dict[str, Any] = {"firm_id": site.firm_id} | _site_values(form)
     site_in, errors = validate(SiteCreate, values)

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from backend import policy
 from backend.api.deps import SessionDep
+from backend.api.params import OptionalId
 from backend.kb import get_kb
 from backend.models import Firm, Listing, Park, Site, User
 from backend.services import deals as deals_svc
@@ -18,7 +19,7 @@ from web.templating import render
 router = APIRouter(include_in_schema=False)
 
 
-def listing_counts(session: Session, viewer: Viewer, *, firm_id: int | None = None) -> dict[tuple[int, str, str], int]:
+def listing_counts(session: Session, viewer: Viewer, *, firm_id: OptionalId = None) -> dict[tuple[int, str, str], int]:
     """(park id, kind, status) -> number of listings this viewer may see."""
     stmt = (select(Firm.park_id, Listing.kind, Listing.status, func.count())
             .join(Firm, Firm.id == Listing.firm_id)

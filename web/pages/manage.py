@@ -7,6 +7,7 @@ from sqlmodel import Session
 from starlette.responses import Response
 
 from backend.api.deps import SessionDep
+from backend.api.params import Id
 from backend.models import Park, User
 from backend.schemas import FirmCreate, UserCreate, UserUpdate
 from backend.services import firms as firms_svc
@@ -87,7 +88,7 @@ def create_user(request: Request, session: SessionDep, viewer: CurrentViewer, fo
 
 
 @router.post("/users/{user_id}/active")
-def set_active(request: Request, session: SessionDep, viewer: CurrentViewer, user_id: int, form: Form) -> Response:
+def set_active(request: Request, session: SessionDep, viewer: CurrentViewer, user_id: Id, form: Form) -> Response:
     users_context(session, viewer)
     active = form.get("active") == "1"
     users_svc.update_user(session=session, actor=viewer.actor, user_id=user_id,

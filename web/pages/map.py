@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from backend import policy
 from backend.api.deps import SessionDep
+from backend.api.params import OptionalId
 from backend.errors import InvalidInput
 from backend.kb import get_kb
 from backend.models import Firm, Listing, Park
@@ -57,11 +58,11 @@ def map_page(request: Request, session: SessionDep, viewer: CurrentViewer) -> Re
 @router.get("/map/data")
 def map_data(request: Request, session: SessionDep, viewer: CurrentViewer,
              material: Annotated[str | None, Query(max_length=64)] = None,
-             park_id: int | None = None,
+             park_id: OptionalId = None,
              province: Annotated[str | None, Query(max_length=40)] = None,
              kind: Kind | None = None,
              status: Annotated[str | None, Query(max_length=20)] = None,
-             run_id: int | None = None) -> Response:
+             run_id: OptionalId = None) -> Response:
     kb = get_kb()
     name_of = page_context(request)["name_of"]
     material = material or None

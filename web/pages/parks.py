@@ -2,9 +2,9 @@
 knowledge base's utilisation targets) and the bulk import (upload, dry-run preview with row errors, confirm).
 """
 
-import base64
-import binascii
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -12,6 +12,8 @@ from sqlmodel import Session
 from starlette.responses import Response
 
 from backend.api.deps import SessionDep
+from backend.api.params import Id
+from backend.api.uploads import read_upload
 from backend.config import get_settings
 from backend.errors import InvalidInput, NotFound, PermissionDenied
 from backend.kb import get_kb
@@ -23,6 +25,7 @@ from backend.services import imports as imports_svc
 from backend.services import kpis as kpis_svc
 from backend.services import listings as listings_svc
 from backend.services import plausibility
+from backend.services import uploads as uploads_svc
 from web.deps import CurrentViewer, Viewer, managed_parks, page_context, require_role
 from web.forms import Errors, domain_errors
 from web.templating import render
@@ -30,7 +33,7 @@ from web.templating import render
 router = APIRouter(include_in_schema=False)
 
 
-def _park(session: Session, viewer: Viewer, park_id: int) -> Park:
+def _park(session: Session, viewer: Viewer, park_id: Id) -> Park:
     park = session.get(Park, park_id)
     if park is None:
         raise NotFound(f"park {park_id} not found")
@@ -42,7 +45,7 @@ def _park(session: Session, viewer: Viewer, park_id: int) -> Park:
 
 
 @router.get("/parks/{park_id}")
-def park_page(request: Request, session: SessionDep, viewer: CurrentViewer, park_id: int,
+def park_page(request: Request, session: SessionDep, viewer: CurrentViewer, park_id: Id,
               year: Annotated[int | None, Query(ge=2000, le=2100)] = None) -> Response:
     """The park overview: its firms, and its KPIs from the one KPI service (the KPI page's tables)."""
     park = _park(session, viewer, park_id)
@@ -91,20 +94,43 @@ def import_page(request: Request, session: SessionDep, viewer: CurrentViewer) ->
     return render(request, "import.html", {"parks": parks, "summary": None, "errors": {}})
 
 
-async def _upload(request: Request) -> tuple[bytes, str, dict[str, str]]:
-    """The uploaded file (or the base64 copy a confirm form carries), its name and the other fields."""
-    form = await request.form()
-    fields = {k: v.strip() for k, v in form.items() if isinstance(v, str)}
-    upload = form.get("file")
-    limit = get_settings().max_upload_bytes
-    if upload is not None and not isinstance(upload, str) and upload.filename:
-        data = await upload.read(limit + 1)
-        return data, upload.filename, fields
+@dataclass(frozen=True)
+class PageUpload:
+    """A page's upload form: a freshly chosen file, or the token of the file its preview kept (confirm)."""
+
+    data: bytes
+    filename: str
+    fields: dict[str, str]
+    token: str | None = None  # the staged file's token, when this is a confirm
+
+
+def upload_for(*roles: str) -> Callable[..., Awaitable[PageUpload]]:
+    """A dependency giving the page's upload, read only once the viewer's role may upload here."""
+
+    async def dependency(request: Request, viewer: CurrentViewer) -> PageUpload:
+        require_role(viewer, *roles)
+        upload = await read_upload(request, required=False)
+        if upload.filename is not None:
+            return PageUpload(upload.data, upload.filename, upload.fields)
+        return PageUpload(b"", "", upload.fields, token=upload.fields.get("upload") or None)
+
+    return dependency
+
+
+def staged_file(upload: PageUpload, viewer: Viewer) -> tuple[bytes, str, Errors]:
+    """The file to import: the one chosen, or the one the preview kept (for its owner only)."""
+    if upload.token is None:
+        return upload.data, upload.filename, {}
     try:
-        data = base64.b64decode(fields.get("content", ""), validate=True)
-    except (binascii.Error, ValueError):
-        data = b""
-    return data, fields.get("filename") or "upload.csv", fields
+        data, filename = uploads_svc.take(token=upload.token, user_id=viewer.actor.id)
+    except InvalidInput as exc:
+        return b"", "", domain_errors(exc)
+    return data, filename, {}
+
+
+def keep_for_confirm(upload: PageUpload, data: bytes, filename: str, viewer: Viewer) -> str:
+    """The token of the previewed file, kept server-side for the confirm step."""
+    return upload.token or uploads_svc.stage(data=data, filename=filename, user_id=viewer.actor.id)
 
 
 def upload_errors(data: bytes) -> Errors:
@@ -124,23 +150,18 @@ def _park_id(fields: dict[str, str], parks: list[Park]) -> int | None:
     return next((p.id for p in parks if str(p.id) == raw), None)
 
 
-Upload = Annotated[tuple[bytes, str, dict[str, str]], Depends(_upload)]
-
-
 @router.post("/import")
-def import_run(request: Request, session: SessionDep, viewer: CurrentViewer, upload: Upload) -> Response:
-    """Preview (a dry run) or, with ``confirm=1``, the real import (all or nothing)."""
-    data, filename, fields = upload
-    return _import(request, session, viewer, data, filename, fields)
-
-
-def _import(request: Request, session: Session, viewer: Viewer, data: bytes, filename: str,
-            fields: dict[str, str]) -> Response:
+def import_run(request: Request, session: SessionDep, viewer: CurrentViewer,
+               upload: Annotated[PageUpload, Depends(upload_for("park_manager", "admin"))]) -> Response:
+    """Preview (a dry run) or, with ``confirm=1``, the real import (all or nothing) of the file the preview
+    kept on the server."""
     parks = _import_parks(session, viewer)
+    fields = upload.fields
     confirm = fields.get("confirm") == "1"
+    data, filename, problems = staged_file(upload, viewer)
     context: dict[str, Any] = {"parks": parks, "filename": filename, "park_id": _park_id(fields, parks),
                                "summary": None, "errors": {}, "confirmed": False}
-    problems = upload_errors(data)
+    problems = problems or upload_errors(data)
     if problems:
         context["errors"] = problems
         return render(request, "import.html", context, block="result", status_code=422)
@@ -156,6 +177,8 @@ def _import(request: Request, session: Session, viewer: Viewer, data: bytes, fil
         session.rollback()
         context["errors"] = domain_errors(exc)
         return render(request, "import.html", context, block="result", status_code=422)
+    if confirm and summary.ok and upload.token:
+        uploads_svc.discard(token=upload.token)
     context |= {"summary": summary, "confirmed": confirm and summary.ok,
-                "content": base64.b64encode(data).decode() if summary.ok and not confirm else ""}
+                "upload": keep_for_confirm(upload, data, filename, viewer) if summary.ok and not confirm else ""}
     return render(request, "import.html", context, block="result", status_code=200 if summary.ok else 422)

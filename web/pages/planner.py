@@ -18,6 +18,7 @@ from sqlmodel import Session
 from starlette.responses import Response
 
 from backend.api.deps import SessionDep
+from backend.api.params import Id, OptionalId
 from backend.errors import InvalidInput, NotFound
 from backend.kb import get_kb
 from backend.models import Firm, Park
@@ -195,8 +196,8 @@ def _by_material(run: Any) -> dict[str, float]:
 
 
 @router.get("/whatif/{base_id}/{variant_id}")
-def compare_page(request: Request, session: SessionDep, viewer: CurrentViewer, base_id: int,
-                 variant_id: int) -> Response:
+def compare_page(request: Request, session: SessionDep, viewer: CurrentViewer, base_id: Id,
+                 variant_id: Id) -> Response:
     require_role(viewer, "planner", "admin")
     base = runs_svc.get_run(session=session, actor=viewer.actor, run_id=base_id)
     variant = runs_svc.get_run(session=session, actor=viewer.actor, run_id=variant_id)
@@ -224,7 +225,7 @@ EXPORTS = (("map.geojson", "geojson", True), ("network.graphml", "graphml", True
 
 @router.get("/downloads")
 def downloads_page(request: Request, session: SessionDep, viewer: CurrentViewer,
-                   park_id: Annotated[int | None, Query()] = None, province: Province = None,
+                   park_id: Annotated[OptionalId, Query()] = None, province: Province = None,
                    group_by: Literal["park", "province", "region"] = "park") -> Response:
     parks = list(session.scalars(select(Park).order_by(Park.id)))
     province = province or None

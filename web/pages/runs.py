@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from backend import policy
 from backend.api.deps import SessionDep
+from backend.api.params import Id
 from backend.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from backend.kb import get_kb
 from backend.models import Park
@@ -102,7 +103,7 @@ def _start_in(request: Request, session: Session, viewer: Viewer, values: dict[s
 
 
 # --- one run -------------------------------------------------------------------------------------------
-def run_context(session: Session, viewer: Viewer, run_id: int) -> dict[str, Any]:
+def run_context(session: Session, viewer: Viewer, run_id: Id) -> dict[str, Any]:
     run = runs_svc.get_run(session=session, actor=viewer.actor, run_id=run_id)
     if run.kind != "match":
         raise NotFound(f"run {run_id} not found")
@@ -119,7 +120,7 @@ def run_context(session: Session, viewer: Viewer, run_id: int) -> dict[str, Any]
 
 
 @router.get("/runs/{run_id}")
-def run_page(request: Request, session: SessionDep, viewer: CurrentViewer, run_id: int) -> Response:
+def run_page(request: Request, session: SessionDep, viewer: CurrentViewer, run_id: Id) -> Response:
     _manager(viewer)
     context = run_context(session, viewer, run_id)
     if is_htmx(request) and request.headers.get("HX-Target") == "run-progress":
@@ -129,7 +130,7 @@ def run_page(request: Request, session: SessionDep, viewer: CurrentViewer, run_i
 
 
 @router.post("/runs/{run_id}/cancel")
-def cancel_run(request: Request, session: SessionDep, viewer: CurrentViewer, run_id: int) -> Response:
+def cancel_run(request: Request, session: SessionDep, viewer: CurrentViewer, run_id: Id) -> Response:
     _manager(viewer)
     try:
         runs_svc.cancel_run(session=session, actor=viewer.actor, run_id=run_id)
@@ -139,12 +140,12 @@ def cancel_run(request: Request, session: SessionDep, viewer: CurrentViewer, run
 
 
 @router.post("/runs/{run_id}/forward")
-def forward(request: Request, session: SessionDep, viewer: CurrentViewer, run_id: int, values: MultiForm) -> Response:
+def forward(request: Request, session: SessionDep, viewer: CurrentViewer, run_id: Id, values: MultiForm) -> Response:
     _manager(viewer)
     return _forward_in(request, session, viewer, run_id, values)
 
 
-def _forward_in(request: Request, session: Session, viewer: Viewer, run_id: int,
+def _forward_in(request: Request, session: Session, viewer: Viewer, run_id: Id,
                 values: dict[str, list[str]]) -> Response:
     """Turn each chosen open proposal of the run into a deal (``proposed``): the firms then see it to answer."""
     runs_svc.get_run(session=session, actor=viewer.actor, run_id=run_id)
@@ -172,7 +173,7 @@ def _forward_in(request: Request, session: Session, viewer: Viewer, run_id: int,
 
 # --- screening -----------------------------------------------------------------------------------------
 @router.get("/parks/{park_id}/screening")
-def screening_page(request: Request, session: SessionDep, viewer: CurrentViewer, park_id: int,
+def screening_page(request: Request, session: SessionDep, viewer: CurrentViewer, park_id: Id,
                    mode: str = "profiles", all: bool = False) -> Response:
     park = session.get(Park, park_id)
     if park is None:

@@ -12,6 +12,33 @@
     return new Intl.NumberFormat(zh ? "zh-CN" : "en", { notation: "compact", maximumFractionDigits: 1 }).format(v);
   }
 
+  function node(tag, cls, text) {
+    var n = document.createElement(tag);
+    if (cls) { n.className = cls; }
+    if (text !== undefined && text !== null) { n.textContent = String(text); }
+    return n;
+  }
+
+  // The tooltip as DOM nodes (text and classes; the colour set through the CSSOM, which the CSP allows).
+  // ECharts' own formatter writes HTML with style="" attributes, which the CSP (style-src 'self') refuses,
+  // and would parse names as markup.
+  function tooltip(params) {
+    var items = Array.isArray(params) ? params : [params];
+    var box = node("div", "chart-tip");
+    if (items.length) { box.appendChild(node("div", "chart-tip-title", items[0].axisValueLabel || items[0].name)); }
+    items.forEach(function (p) {
+      if (p.value === null || p.value === undefined || p.value === "-") { return; }
+      var row = node("div", "chart-tip-row");
+      var dot = node("span", "chart-tip-dot");
+      dot.style.backgroundColor = p.color;
+      row.appendChild(dot);
+      row.appendChild(node("span", "chart-tip-name", p.seriesName));
+      row.appendChild(node("span", "chart-tip-value", typeof p.value === "number" ? compact(p.value) : p.value));
+      box.appendChild(row);
+    });
+    return box;
+  }
+
   function draw(el) {
     if (!window.echarts) { return; }
     var spec = JSON.parse(el.dataset.kpiChart);
@@ -31,7 +58,7 @@
     chart.setOption({
       animation: false,
       aria: { enabled: true },
-      tooltip: { trigger: "axis" },
+      tooltip: { trigger: "axis", formatter: tooltip, className: "chart-tooltip" },
       legend: { top: 0 },
       grid: { left: 110, right: 70, top: 40, bottom: 110 },
       xAxis: { type: "category", data: spec.categories, axisLabel: { interval: 0, rotate: spec.categories.length > 4 ? 25 : 0 } },

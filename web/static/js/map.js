@@ -158,7 +158,9 @@
     Object.keys(layers).forEach(function (k) { layers[k].clearLayers(); });
     data.parks.forEach(function (p) {
       L.circleMarker([p.lat, p.lon], { radius: 11, className: "park-marker", weight: 2 })
-        .bindPopup(popup(p.name, [labels.park + " · " + p.province])).bindTooltip(p.name).addTo(layers.parks);
+        .bindPopup(popup(p.name, [labels.park + " · " + p.province]))
+        // a node, not a string: Leaflet inserts string content as HTML, and a park's name is user input
+        .bindTooltip(el("span", null, p.name)).addTo(layers.parks);
     });
     data.firms.forEach(function (f) {
       L.circleMarker([f.lat, f.lon], { radius: f.keystone ? 9 : 4, className: "firm-marker" + (f.keystone ? " keystone" : ""), weight: f.keystone ? 3 : 1 })
