@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # admits the ordinary spread of weighed tonnes (moisture of ash and slag, weighbridge rounding, a
     # delivery booked across the new year) and nothing more. 0 admits no overrun at all.
     delivery_tolerance: float = Field(default=0.10, ge=0.0, le=1.0)
+    # k-anonymity of aggregates (backend.disclosure): a KPI row over fewer firms than this is withheld from
+    # viewers who do not speak for every firm behind it. 1 turns the rule off.
+    kpi_min_firms: int = Field(default=3, ge=1, le=100)
 
     @model_validator(mode="after")
     def _secret_outside_development(self) -> "Settings":
