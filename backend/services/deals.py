@@ -167,6 +167,26 @@ def shown_sides(actor: Actor, s: Sides) -> tuple[bool, bool]:
     return sup, rec
 
 
+def distance_seen(actor: Actor, supply: Listing, supplier: Firm, supply_site: Site, demand: Listing,
+                  receiver: Firm, demand_site: Site, distance_km: float, *, whole: bool) -> float:
+    """A link's distance as the viewer may see it: exact when both sides are shown whole; else the routed
+    distance scaled to the great circle between the places the viewer sees (an anonymised side at its coarse
+    cell's centre) and rounded, so that it is the same wherever the hidden site lies within its cell."""
+    if whole:
+        return distance_km
+    exact = ledger_svc.great_circle_km(supply_site, demand_site)
+    seen = ledger_svc.great_circle_km(_as_seen(actor, supply, supplier, supply_site),
+                                      _as_seen(actor, demand, receiver, demand_site))
+    return disclosure.rounded_km(distance_km * seen / exact if exact > 0 else distance_km)
+
+
+def sides_distance(actor: Actor, s: Sides) -> float:
+    """The deal's distance as this viewer may see it (``distance_seen``)."""
+    sup_whole, rec_whole = shown_sides(actor, s)
+    return distance_seen(actor, s.supply, s.supplier, s.supply_site, s.demand, s.receiver, s.demand_site,
+                         s.deal.distance_km, whole=sup_whole and rec_whole)
+
+
 def exact_quantities(actor: Actor, s: Sides) -> bool:
     """Does the viewer see this deal's quantities exactly (``disclosure.exact_deal_quantities``)?"""
     sup_whole, rec_whole = shown_sides(actor, s)
@@ -243,8 +263,7 @@ def to_public(session: Session, actor: Actor, s: Sides) -> DealPublic:
         receiver_firm_id=s.receiver.id if rec_whole else None,
         receiver_firm_name=s.receiver.name if rec_whole else None,
         material=d.material, replaces=d.replaces, unit=d.unit, ratio=d.ratio, quantity=quantity,
-        quantity_band=quantity_band, distance_km=disclosure.shown_distance(d.distance_km,
-                                                                           whole=sup_whole and rec_whole),
+        quantity_band=quantity_band, distance_km=sides_distance(actor, s),
         mode=d.mode, supplier_yes=d.supplier_yes_at is not None,
         receiver_yes=d.receiver_yes_at is not None, agreed_quantity=agreed, agreed_quantity_band=agreed_band,
         price=d.price,
@@ -742,8 +761,9 @@ def get_ledger(*, session: Session, actor: Actor, deal_id: int) -> LedgerPublic:
     band lower edges for a viewer who may not see the deal's quantities."""
     s = _readable(session, actor, deal_id)
     sup_whole, rec_whole = shown_sides(actor, s)
-    return ledger_svc.ledger(session, s.deal, approximate=not (sup_whole and rec_whole),
-                             banded=not exact_quantities(actor, s))
+    whole = sup_whole and rec_whole
+    return ledger_svc.ledger(session, s.deal, approximate=not whole, banded=not exact_quantities(actor, s),
+                             seen_km=None if whole else sides_distance(actor, s))
 
 
 def _scaled(values: dict[str, Any], factor: float, keys: Iterable[str]) -> dict[str, Any]:
@@ -865,7 +885,8 @@ def proposal_public(session: Session, actor: Actor, proposal: Proposal, supply: 
         material=proposal.material, replaces=proposal.replaces,
         quantity=proposal.quantity if exact else None,
         quantity_band=None if exact else disclosure.quantity_band(proposal.quantity), unit=proposal.unit,
-        ratio=proposal.ratio, distance_km=disclosure.shown_distance(proposal.distance_km, whole=exact),
+        ratio=proposal.ratio, distance_km=distance_seen(actor, supply, supplier, sup_site, demand, receiver,
+                                                       dem_site, proposal.distance_km, whole=exact),
         mode=proposal.mode,
         unit_benefit=proposal.unit_benefit if exact else round(proposal.unit_benefit, -1),
         net_benefit=proposal.net_benefit if exact else None,

@@ -248,11 +248,13 @@ class Calculation:
     approximate: bool
 
 
-def calculate(session: Session, deal: Deal, *, approximate: bool = False) -> Calculation:
+def calculate(session: Session, deal: Deal, *, approximate: bool = False, seen_km: float | None = None,
+              ) -> Calculation:
     """Today's figures of a deal's link (knowledge base, overrides, the deal's distance and mode).
 
     ``approximate``: the viewer may not see the other side's place, so the distance is rounded to
-    ``ROUNDED_KM`` and every figure is computed from the rounded distance (nothing exact is revealed).
+    ``ROUNDED_KM`` and every figure is computed from the rounded distance (nothing exact is revealed);
+    ``seen_km``: the distance the viewer is shown instead (``deals.distance_seen``), when given.
     """
     pr = pricing(session)
     kb = pr.kb
@@ -261,7 +263,7 @@ def calculate(session: Session, deal: Deal, *, approximate: bool = False) -> Cal
         raise NotFound(f"deal {deal.id} not found")
     distance = deal.distance_km
     if approximate:
-        distance = rounded_km(distance)
+        distance = rounded_km(distance) if seen_km is None else seen_km
     same_site = deal.mode == "on_site"
     demand = session.get(Listing, deal.demand_listing_id)
     lf = link_figures(pr, supply=supply, demand_material=deal.replaces, distance_km=distance,
@@ -326,12 +328,13 @@ def _quantity_input(name: str, value: float, unit: str, code: str) -> LedgerInpu
     return LedgerInput(name=name, value=value, unit=unit, source=FIXED_SOURCES[code], source_code=code)
 
 
-def ledger(session: Session, deal: Deal, *, approximate: bool = False, banded: bool = False) -> LedgerPublic:
+def ledger(session: Session, deal: Deal, *, approximate: bool = False, banded: bool = False,
+           seen_km: float | None = None) -> LedgerPublic:
     """Planned and realised benefits of a deal computed now (not frozen), with every input and its source.
     The figures of record are the deal's benefit records (``record_state``), frozen at each state change.
     ``banded``: the viewer may not see the deal's quantities (``disclosure.exact_deal_quantities``): the
     figures are computed from the lower edges of the quantities' bands."""
-    calc = calculate(session, deal, approximate=approximate)
+    calc = calculate(session, deal, approximate=approximate, seen_km=seen_km)
     le = calc.link.economics
     planned_q = deal_quantity(deal)
     delivered = session.scalar(select(func.coalesce(func.sum(Delivery.quantity), 0.0))

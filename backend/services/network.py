@@ -109,7 +109,7 @@ def build(*, session: Session, actor: Actor, park_id: int | None = None, provinc
         benefit[edge_id] = quantity * deal.unit_benefit
         edges.append(NetworkEdge(
             edge_id, src, dst, "deal", deal.status, deal.material, deal.replaces, quantity, deal.unit,
-            disclosure.shown_distance(deal.distance_km, whole=exact),
+            deals_svc.sides_distance(actor, s),
             attributes={"supply": f"L{deal.supply_listing_id}", "demand": f"L{deal.demand_listing_id}",
                         "ratio": deal.ratio, "mode": deal.mode, "approximate": not exact or band is not None,
                         "quantity_band": None if band is None else band.model_dump(), "from_lat": slat,
@@ -132,7 +132,8 @@ def build(*, session: Session, actor: Actor, park_id: int | None = None, provinc
             benefit[edge_id] = quantity * proposal.unit_benefit
             edges.append(NetworkEdge(
                 edge_id, src, dst, "proposal", "open", proposal.material, proposal.replaces, quantity,
-                proposal.unit, disclosure.shown_distance(proposal.distance_km, whole=exact),
+                proposal.unit, deals_svc.distance_seen(actor, supply, supplier, sup_site, demand, receiver, dem_site,
+                                                       proposal.distance_km, whole=exact),
                 attributes={"supply": f"L{proposal.supply_listing_id}", "demand": f"L{proposal.demand_listing_id}",
                             "ratio": proposal.ratio, "mode": proposal.mode, "approximate": not exact,
                             "quantity_band": None if band is None else band.model_dump(),
