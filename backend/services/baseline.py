@@ -271,7 +271,8 @@ def series(*, session: Session, actor: Actor, period: str = "year", park_id: int
 
     A year recorded by months counts in the yearly series as the sum of its months; a whole-year row has no
     monthly figures. Every point goes through ``kpis.publish`` with the number of firms behind it; a park's
-    series leaves out deliveries on deals whose supply listing is anonymised for the viewer (as the KPIs do).
+    series leaves out deliveries on deals whose supply listing is anonymised for the viewer, wider series count
+them at their band's lower edge (as the KPIs do).
     """
     from backend import disclosure
     from backend.services.kpis import publish, scope_parks
@@ -304,16 +305,16 @@ def series(*, session: Session, actor: Actor, period: str = "year", park_id: int
                   .join(Firm, Firm.id == Deal.supplier_firm_id)
                   .where(Firm.park_id.in_(park_ids), Delivery.voided_at.is_(None)))
     rows = session.execute(deliveries).all()
-    hidden = (disclosure.anonymised_ids(session, actor, {deal.supply_listing_id for _d, deal in rows})
-              if park_id is not None else set())
+    hidden = disclosure.anonymised_ids(session, actor, {deal.supply_listing_id for _d, deal in rows})
     for d, deal in rows:
         m = kb.materials.get(deal.material)
-        if m is None or (family and m.family != family) or deal.supply_listing_id in hidden:
+        if m is None or (family and m.family != family) or (park_id is not None and deal.supply_listing_id in hidden):
             continue
         label = str(d.delivered_on.year) if period == "year" else f"{d.delivered_on.year}-{d.delivered_on.month:02d}"
         p = point(m.unit, label)
         p["firm_ids"].add(deal.supplier_firm_id)
-        p["delivered_isx"] += d.quantity
+        p["delivered_isx"] += (disclosure.quantity_band(d.quantity).min if deal.supply_listing_id in hidden
+                               else d.quantity)
     firms = {f.id or 0: f for f in session.scalars(select(Firm).where(Firm.park_id.in_(park_ids)))}
     out = []
     for (_unit, _label), p in sorted(points.items()):

@@ -84,6 +84,8 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 TERMS_STATES = ("interested", "negotiating")
 SORTABLE = {"id": Deal.id, "status": Deal.status, "created_at": Deal.created_at, "updated_at": Deal.updated_at}
 TOLERANCE = 1e-9
+#: deal events whose note ISX writes with the deal's exact quantities (terms, delivery overrides, corrections)
+QUANTITY_NOTES = ("terms", "delivery_override", "delivery_void", "delivery_correct")
 CORRECTABLE = ("active", "completed")  # deliveries are voided or re-recorded while the deal runs or after
 
 
@@ -314,8 +316,15 @@ def list_deals(*, session: Session, actor: Actor, status: str | None = None, lis
 def events(*, session: Session, actor: Actor, deal_id: int) -> list[DealEvent]:
     s = _readable(session, actor, deal_id)
     hidden = _hidden_users(session, actor, s)
+    exact = exact_quantities(actor, s)
     rows = session.scalars(select(DealEvent).where(DealEvent.deal_id == deal_id).order_by(DealEvent.id))
-    return [e.model_copy(update={"user_id": None}) if e.user_id in hidden else e for e in rows]
+    out = []
+    for e in rows:
+        update: dict[str, Any] = {"user_id": None} if e.user_id in hidden else {}
+        if not exact and e.action in QUANTITY_NOTES:  # the notes ISX writes there state exact quantities
+            update["note"] = None
+        out.append(e.model_copy(update=update) if update else e)
+    return out
 
 
 # --- creation ------------------------------------------------------------------------------------------

@@ -36,7 +36,8 @@ applies: a row over fewer than ``ISX_KPI_MIN_FIRMS`` firms is withheld from a vi
 them all (the answer counts them in ``withheld``). Listings anonymised for the viewer, and deals whose supply
 listing is, count only in province- and region-wide figures, never when the figures are park-level
 (``park_id`` given or ``group_by=park``): differencing a park's figures against the region's cannot place
-them in a park.
+them in a park; in province- and region-wide figures their quantities (and the figures derived from them) count
+at the lower edge of their band (``approximate``).
 """
 
 from collections import defaultdict
@@ -201,8 +202,8 @@ def contributions(session: Session, actor: Actor, parks: list[Park], year: int, 
         c.figures["generation_listings"] += canonical(quantity, listing.unit, listing.material)
 
     deals = list(session.scalars(select(Deal).where(Deal.supplier_firm_id.in_(list(firms)))))
+    hidden = disclosure.anonymised_ids(session, actor, {d.supply_listing_id for d in deals})
     if park_level:
-        hidden = disclosure.anonymised_ids(session, actor, {d.supply_listing_id for d in deals})
         deals = [d for d in deals if d.supply_listing_id not in hidden]
     starts = deal_starts(session, [d.id or 0 for d in deals])
     deliveries: dict[int, list[tuple[int, float]]] = defaultdict(list)
@@ -219,17 +220,23 @@ def contributions(session: Session, actor: Actor, parks: list[Park], year: int, 
         f = c.figures
         start = starts.get(deal.id or 0)
         on_top = c.baseline_year is None or start is None or start > date(c.baseline_year, 12, 31)
+        banded = deal.supply_listing_id in hidden  # its quantities count at their bands' lower edges
+        approximate = approximate or (banded and deal.status in COMMITTING)
         if deal.status in COMMITTING and deal.agreed_quantity:
-            f["committed"] += deal.agreed_quantity
-            f["co2_avoided_t_planned"] += deal.agreed_quantity * deal.unit_co2_avoided_t
-            f["cost_saved_yuan_planned"] += deal.agreed_quantity * deal.unit_benefit
+            agreed = disclosure.quantity_band(deal.agreed_quantity).min if banded else deal.agreed_quantity
+            f["committed"] += agreed
+            f["co2_avoided_t_planned"] += agreed * deal.unit_co2_avoided_t
+            f["cost_saved_yuan_planned"] += agreed * deal.unit_benefit
             c.deals_committing += 1
             if on_top:
-                f["committed_on_top"] += deal.agreed_quantity
-        done = sum(q for _i, q in deliveries.get(deal.id or 0, []))
+                f["committed_on_top"] += agreed
+        exact_done = sum(q for _i, q in deliveries.get(deal.id or 0, []))
+        done = disclosure.quantity_band(exact_done).min if banded and exact_done else exact_done
+        scale = done / exact_done if exact_done else 0.0
         if done:
             f["delivered"] += done
             for state, figures in realised_by_state(deal, deliveries[deal.id or 0], records.get(deal.id or 0)):
+                figures = {k: v * scale for k, v in figures.items()}
                 for k, v in figures.items():
                     c.by_state[state][k] += v
                 c.state_deals[state].add(deal.id or 0)
