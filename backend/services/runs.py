@@ -178,8 +178,8 @@ def cancel_run(*, session: Session, actor: Actor, run_id: int) -> MatchRun:
 def run_public(session: Session, actor: Actor, run: MatchRun) -> RunPublic:
     """A run as one viewer sees it (``backend.disclosure``): what-if links touching a listing the viewer may
     not see whole are shaped like anonymised proposals (quantity band, rounded distance, no explanation), the
-    unmatched remainder of such a listing is a band, and the run's totals add those links at the lower edge
-    of their band (``kpis.approximate``)."""
+    unmatched remainder of such a listing is a band, and the run's totals (a match run's too, whose links are
+    its proposals) add those links at the lower edge of their band (``kpis.approximate``)."""
     result = dict(run.result or {})
     kpis = dict(run.kpis or {})
     if run.kind == "what_if" and result:
@@ -192,6 +192,14 @@ def run_public(session: Session, actor: Actor, run: MatchRun) -> RunPublic:
             result["links"] = [_shaped_link(link, hidden) for link in links]
             result["unmatched"] = {side: [_shaped_unmatched(r, hidden) for r in rows]
                                    for side, rows in unmatched.items()}
+            kpis = _shaped_totals(kpis, links, hidden)
+    if run.kind == "match" and run.status == "succeeded":  # its links are its proposals
+        links = [{"supply_listing_id": p.supply_listing_id, "demand_listing_id": p.demand_listing_id,
+                  "quantity": p.quantity, "net_benefit": p.net_benefit, "co2_avoided_t": p.co2_avoided_t}
+                 for p in session.scalars(select(Proposal).where(Proposal.run_id == run.id))]
+        hidden = disclosure.anonymised_ids(session, actor, {i for x in links for i in (x["supply_listing_id"],
+                                                                                      x["demand_listing_id"])})
+        if hidden:
             kpis = _shaped_totals(kpis, links, hidden)
     data = run.model_dump() | {"result": result, "kpis": kpis}
     return RunPublic.model_validate(data)

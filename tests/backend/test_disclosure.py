@@ -236,3 +236,29 @@ def test_contacts_only_for_those_who_deal_with_the_firm(client_as: Any, world: W
     for role in ("fu_other", "pm_other"):
         assert phone(role) == "0315-1234567", role
     assert phone("fu_same_park") is None and phone("planner") is None
+
+
+def test_match_run_totals_do_not_give_hidden_proposals_away(client_as: Any, world: World) -> None:
+    """A match run's totals minus the proposals the planner sees exactly would be the anonymous fly ash's
+    exact quantity: they count it at its band's lower edge."""
+    from backend.schemas_deals import RunCreate
+    from backend.services import runs
+
+    with unit_of_work(world) as (session, admin):
+        add_listing(session, admin, world["site_a2"], "want", "fly_ash", 200_000)
+        run_id = runs.start_run(session=session, actor=admin, run_in=RunCreate.model_validate(
+            {"scope": {"all": True}})).id
+    runs.execute_run(run_id)
+    exact = client_as("admin").get(f"/api/v1/runs/{run_id}").json()["kpis"]
+    planner = client_as("planner")
+    shown = planner.get(f"/api/v1/runs/{run_id}").json()["kpis"]
+    proposals = planner.get(f"/api/v1/runs/{run_id}/proposals?limit=500").json()["data"]
+    hidden = [p for p in proposals if p["quantity"] is None]
+    assert hidden, "the anonymous fly ash is proposed"
+    visible = sum(p["quantity"] for p in proposals if p["quantity"] is not None)
+    assert shown["approximate"] is True and "approximate" not in exact
+    assert shown["quantity"] - visible == pytest.approx(sum(float(f"{p['quantity_band']['min']:.2g}")
+                                                            for p in hidden))
+    assert exact["quantity"] - visible == pytest.approx(sum(
+        p["quantity"] for p in client_as("admin").get(f"/api/v1/runs/{run_id}/proposals?limit=500").json()["data"]
+        if p["id"] in {h["id"] for h in hidden}))
