@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(default=60_000, ge=0, description="0: no limit")
     db_idle_in_transaction_timeout_ms: int = Field(default=60_000, ge=0, description="0: no limit")
     busy_retry_after_s: int = Field(default=2, ge=1, le=3600)
+    # k-anonymity of aggregates (backend.disclosure): a KPI row over fewer firms than this is withheld from
+    # viewers who do not speak for every firm behind it. 1 turns the rule off.
+    kpi_min_firms: int = Field(default=3, ge=1, le=100)
 
     @model_validator(mode="after")
     def _secret_key(self) -> "Settings":

@@ -1,19 +1,13 @@
-"""Coarse locations for anonymous listings and the SQL great-circle distance used by the ``near`` filter."""
+"""The SQL great-circle distance used by the ``near`` filter (coarse places: ``backend.disclosure``)."""
 
 import math
 from typing import Any
 
 from sqlalchemy import func
 
+from backend.disclosure import coarse  # noqa: F401 - the coarse place is owned by backend.disclosure
+
 EARTH_RADIUS_KM = 6371.0088
-COARSE_CELL_DEG = 0.1  # about 11 km north-south; what others see of an anonymous listing's place
-COARSE_PRECISION_KM = 10.0
-
-
-def coarse(value: float) -> float:
-    """Centre of the COARSE_CELL_DEG cell holding ``value``: the same for every point in the cell."""
-    cell = math.floor(value / COARSE_CELL_DEG)
-    return round((cell + 0.5) * COARSE_CELL_DEG, 4)
 
 
 def distance_km_sql(lat: Any, lon: Any, at_lat: float, at_lon: float) -> Any:

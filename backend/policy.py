@@ -8,15 +8,14 @@ Roles:
 - ``verifier`` reads deals as planners do and signs off (or sends back) the evidence of their benefits, and
   nothing else: an independent checker, never a party (see "the benefit ledger" below).
 
-Listing visibility, for a viewer who is not the owner, a park manager of the owner's park, or an admin:
-``public`` and ``anonymous`` listings are seen (anonymous ones without firm, site, exact place or exact
-quantity), ``park`` listings only from within the same park (planners see them region-wide), ``private``
-listings and drafts not at all. Objects a user may not see answer 404; objects seen but not editable, 403.
+Listing visibility and what a viewer is shown of a listing (anonymous ones without firm, site, park, exact
+place or exact quantity) are decided in ``backend.disclosure``. Objects a user may not see answer 404;
+objects seen but not editable, 403.
 """
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, false, not_, or_, true
+from sqlalchemy import ColumnElement, and_, false, or_, true
 
 from backend.errors import PermissionDenied
 from backend.models import Firm, Listing, Park, User
@@ -117,51 +116,8 @@ def firm_records_clause(actor: Actor, firm_id_column: ColumnElement[int]) -> Col
 
 
 # --- listings ------------------------------------------------------------------------------------------
-def sees_listing_whole_clause(actor: Actor) -> ColumnElement[bool]:
-    """True where the viewer sees a listing in full (owner, owner's park manager, admin). Needs Firm joined."""
-    if actor.is_admin:
-        return true()
-    if actor.role == "park_manager":
-        if not actor.park_ids:
-            return false()
-        return and_(Firm.park_id.in_(actor.park_ids), Listing.visibility != "private")
-    if actor.firm_id is not None:
-        return Listing.firm_id == actor.firm_id
-    return false()
-
-
-def listing_visible_clause(actor: Actor) -> ColumnElement[bool]:
-    """SQL filter: the listings this viewer may know of at all. Needs Firm joined."""
-    whole = sees_listing_whole_clause(actor)
-    if actor.is_admin:
-        return whole
-    published = and_(Listing.status != "draft", Listing.visibility != "private")
-    if actor.role == "planner":
-        return published
-    if actor.role == "park_manager":
-        same_park = Firm.park_id.in_(actor.park_ids) if actor.park_ids else false()
-    elif actor.firm_id is not None:
-        same_park = Firm.park_id == (
-            Firm.__table__.select().with_only_columns(Firm.park_id)
-            .where(Firm.id == actor.firm_id).scalar_subquery()
-        )
-    else:
-        same_park = false()
-    return or_(whole, and_(published, or_(Listing.visibility != "park", same_park)))
-
-
-def anonymised_clause(actor: Actor) -> ColumnElement[bool]:
-    """True where this viewer sees the listing without identity, exact place or exact quantity."""
-    return and_(Listing.visibility == "anonymous", not_(sees_listing_whole_clause(actor)))
-
-
-def sees_listing_whole(actor: Actor, listing: Listing, firm: Firm) -> bool:
-    if actor.is_admin or is_member(actor, listing.firm_id):
-        return True
-    return (actor.role == "park_manager" and firm.park_id in actor.park_ids
-            and listing.visibility != "private")
-
-
+# Who may know of a listing and who sees it whole (firm, site, park, exact place and quantity) is decided in
+# ``backend.disclosure``, the one owner of the confidentiality rules.
 def can_edit_listing(actor: Actor, listing: Listing, firm: Firm) -> bool:
     if listing.visibility == "private" and not (actor.is_admin or is_member(actor, listing.firm_id)):
         return False
@@ -298,16 +254,6 @@ def pair_may_be_linked(supply: Listing, supply_firm: Firm, demand: Listing, dema
             return False
     same_park = supply_firm.park_id == demand_firm.park_id
     return same_park or (supply.visibility != "park" and demand.visibility != "park")
-
-
-def sees_counterpart(actor: Actor, listing: Listing, firm: Firm, *, both_opted_in: bool,
-                     own_sides: frozenset[str], listing_side: str) -> bool:
-    """May the viewer see who stands behind ``listing`` (one side of a proposal or deal)?"""
-    if listing.visibility != "anonymous" or sees_listing_whole(actor, listing, firm):
-        return True
-    other_side = "receiver" if listing_side == "supplier" else "supplier"
-    return both_opted_in and other_side in own_sides
-
 
 
 # --- the benefit ledger ----------------------------------------------------------------------------------

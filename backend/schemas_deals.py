@@ -281,12 +281,14 @@ class DealPublic(BaseModel):
     replaces: str
     unit: str
     ratio: float
-    quantity: float
+    quantity: float | None = Field(description="None for a viewer who may not see it: see quantity_band")
+    quantity_band: QuantityBand | None = None
     distance_km: float
     mode: str
     supplier_yes: bool
     receiver_yes: bool
     agreed_quantity: float | None
+    agreed_quantity_band: QuantityBand | None = None
     price: float | None
     logistics: str | None
     start_date: date | None
@@ -328,7 +330,8 @@ class DeliveryPublic(BaseModel):
     id: int
     deal_id: int
     delivered_on: date
-    quantity: float
+    quantity: float | None = Field(description="None for a viewer who may not see the deal's quantities")
+    quantity_band: QuantityBand | None = None
     manifest_number: str | None
     document_ref: str | None = None
     note: str | None

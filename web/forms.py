@@ -27,7 +27,7 @@ ERROR_KEYS = {
     "unknown_material": "err.unknown_material", "bad_unit": "err.bad_unit", "conflict": "err.conflict",
     "too_large": "err.too_large", "implausible_quantity": "err.implausible_quantity",
     "delivery_in_future": "err.delivery_in_future", "delivery_before_active": "err.delivery_before_active",
-    "delivery_over_agreed": "err.delivery_over_agreed",
+    "delivery_over_agreed": "err.delivery_over_agreed", "unreachable": "err.unreachable",
     "too_many_rows": "err.too_many_rows", "bad_xlsx": "err.bad_xlsx", "upload_expired": "err.upload_expired",
     "xlsx_unpacks_too_large": "err.xlsx_unpacks_too_large",
 }

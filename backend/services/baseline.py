@@ -276,8 +276,11 @@ def series(*, session: Session, actor: Actor, period: str = "year", park_id: int
     """Ledger figures (and ISX deliveries) by month or year for a scope, one series per unit family.
 
     A year recorded by months counts in the yearly series as the sum of its months; a whole-year row has no
-    monthly figures. Every point goes through ``kpis.publish`` with the number of firms behind it.
+    monthly figures. Every point goes through ``kpis.publish`` with the number of firms behind it; a park's
+    series leaves out deliveries on deals whose supply listing is anonymised for the viewer, wider series count
+them at their band's lower edge (as the KPIs do).
     """
+    from backend import disclosure
     from backend.services.kpis import publish, scope_parks
 
     if period not in ("month", "year"):
@@ -307,14 +310,18 @@ def series(*, session: Session, actor: Actor, period: str = "year", park_id: int
     deliveries = (select(Delivery, Deal).join(Deal, Deal.id == Delivery.deal_id)
                   .join(Firm, Firm.id == Deal.supplier_firm_id)
                   .where(Firm.park_id.in_(park_ids), Delivery.voided_at.is_(None)))
-    for d, deal in session.execute(deliveries).all():
+    rows = session.execute(deliveries).all()
+    hidden = disclosure.anonymised_ids(session, actor, {deal.supply_listing_id for _d, deal in rows})
+    for d, deal in rows:
         m = kb.materials.get(deal.material)
-        if m is None or (family and m.family != family):
+        if m is None or (family and m.family != family) or (park_id is not None and deal.supply_listing_id in hidden):
             continue
         label = str(d.delivered_on.year) if period == "year" else f"{d.delivered_on.year}-{d.delivered_on.month:02d}"
         p = point(m.unit, label)
         p["firm_ids"].add(deal.supplier_firm_id)
-        p["delivered_isx"] += d.quantity
+        p["delivered_isx"] += (disclosure.quantity_band(d.quantity).min if deal.supply_listing_id in hidden
+                               else d.quantity)
+    firms = {f.id or 0: f for f in session.scalars(select(Firm).where(Firm.park_id.in_(park_ids)))}
     out = []
     for (_unit, _label), p in sorted(points.items()):
         used = p["utilised_in_house"] + p["sent_for_utilisation"]
@@ -322,7 +329,7 @@ def series(*, session: Session, actor: Actor, period: str = "year", park_id: int
         p["utilised"] = used
         p["rate"] = used / base if base > 0 else None
         firm_ids = p.pop("firm_ids")
-        published = publish(p, firm_ids)
+        published = publish(p, firm_ids, actor=actor, firms=firms)
         if published is not None:
             out.append(published)
     return {"period": period, "scope": {"park_id": park_id, "province": province, "family": family},

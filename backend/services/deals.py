@@ -27,10 +27,9 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from backend import policy
+from backend import disclosure, policy
 from backend.config import get_settings
 from backend.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from backend.geo import COARSE_PRECISION_KM
 from backend.kb import get_kb
 from backend.models import (
     BenefitRecord,
@@ -59,6 +58,7 @@ from backend.schemas_deals import (
     DealTransition,
     DeliveryCorrection,
     DeliveryCreate,
+    DeliveryPublic,
     DeliveryVoid,
     LedgerPublic,
     LedgerTransition,
@@ -85,6 +85,8 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 TERMS_STATES = ("interested", "negotiating")
 SORTABLE = {"id": Deal.id, "status": Deal.status, "created_at": Deal.created_at, "updated_at": Deal.updated_at}
 TOLERANCE = 1e-9
+#: deal events whose note ISX writes with the deal's exact quantities (terms, delivery overrides, corrections)
+QUANTITY_NOTES = ("terms", "delivery_override", "delivery_void", "delivery_correct")
 CORRECTABLE = ("active", "completed")  # deliveries are voided or re-recorded while the deal runs or after
 
 
@@ -158,13 +160,40 @@ def _readable(session: Session, actor: Actor, deal_id: int) -> Sides:
     return sides
 
 
-def _shown(actor: Actor, s: Sides, own: frozenset[str]) -> tuple[bool, bool]:
-    """(supplier side shown whole, receiver side shown whole) to this viewer."""
-    sup = policy.sees_counterpart(actor, s.supply, s.supplier, both_opted_in=s.both_opted_in, own_sides=own,
-                                  listing_side="supplier")
-    rec = policy.sees_counterpart(actor, s.demand, s.receiver, both_opted_in=s.both_opted_in, own_sides=own,
-                                  listing_side="receiver")
+def shown_sides(actor: Actor, s: Sides) -> tuple[bool, bool]:
+    """(supplier side shown whole, receiver side shown whole) to this viewer (``disclosure.counterpart_whole``)."""
+    own = policy.deal_sides(actor, s.supplier, s.receiver)
+    sup = disclosure.counterpart_whole(actor, s.supply, s.supplier, both_opted_in=s.both_opted_in, own_sides=own,
+                                       listing_side="supplier")
+    rec = disclosure.counterpart_whole(actor, s.demand, s.receiver, both_opted_in=s.both_opted_in, own_sides=own,
+                                       listing_side="receiver")
     return sup, rec
+
+
+def distance_seen(actor: Actor, supply: Listing, supplier: Firm, supply_site: Site, demand: Listing,
+                  receiver: Firm, demand_site: Site, distance_km: float, *, whole: bool) -> float:
+    """A link's distance as the viewer may see it: exact when both sides are shown whole; else the routed
+    distance scaled to the great circle between the places the viewer sees (an anonymised side at its coarse
+    cell's centre) and rounded, so that it is the same wherever the hidden site lies within its cell."""
+    if whole:
+        return distance_km
+    exact = ledger_svc.great_circle_km(supply_site, demand_site)
+    seen = ledger_svc.great_circle_km(_as_seen(actor, supply, supplier, supply_site),
+                                      _as_seen(actor, demand, receiver, demand_site))
+    return disclosure.rounded_km(distance_km * seen / exact if exact > 0 else distance_km)
+
+
+def sides_distance(actor: Actor, s: Sides) -> float:
+    """The deal's distance as this viewer may see it (``distance_seen``)."""
+    sup_whole, rec_whole = shown_sides(actor, s)
+    return distance_seen(actor, s.supply, s.supplier, s.supply_site, s.demand, s.receiver, s.demand_site,
+                         s.deal.distance_km, whole=sup_whole and rec_whole)
+
+
+def exact_quantities(actor: Actor, s: Sides) -> bool:
+    """Does the viewer see this deal's quantities exactly (``disclosure.exact_deal_quantities``)?"""
+    sup_whole, rec_whole = shown_sides(actor, s)
+    return disclosure.exact_deal_quantities(actor, sides_whole=sup_whole and rec_whole)
 
 
 def gates(session: Session, s: Sides, today: date | None = None) -> DealGates:
@@ -221,13 +250,13 @@ def allowed_ledger_actions(actor: Actor, s: Sides, state: str | None) -> list[st
 
 def to_public(session: Session, actor: Actor, s: Sides) -> DealPublic:
     own = policy.deal_sides(actor, s.supplier, s.receiver)
-    sup_whole, rec_whole = _shown(actor, s, own)
+    sup_whole, rec_whole = shown_sides(actor, s)
     d = s.deal
     record = ledger_svc.current_record(session, d.id or 0)
     state = record.state if record is not None else None
-    distance = d.distance_km
-    if not (sup_whole and rec_whole):
-        distance = round(distance / ledger_svc.ROUNDED_KM) * ledger_svc.ROUNDED_KM
+    exact = disclosure.exact_deal_quantities(actor, sides_whole=sup_whole and rec_whole)
+    quantity, quantity_band = disclosure.shown_quantity(d.quantity, whole=exact)
+    agreed, agreed_band = disclosure.shown_quantity(d.agreed_quantity, whole=exact)
     return DealPublic(
         id=d.id or 0, status=d.status, proposal_id=d.proposal_id,
         supply=listing_public(s.supply, s.supplier, s.supply_site, s.supply_park, anonymised=not sup_whole),
@@ -236,9 +265,11 @@ def to_public(session: Session, actor: Actor, s: Sides) -> DealPublic:
         supplier_firm_name=s.supplier.name if sup_whole else None,
         receiver_firm_id=s.receiver.id if rec_whole else None,
         receiver_firm_name=s.receiver.name if rec_whole else None,
-        material=d.material, replaces=d.replaces, unit=d.unit, ratio=d.ratio, quantity=d.quantity,
-        distance_km=distance, mode=d.mode, supplier_yes=d.supplier_yes_at is not None,
-        receiver_yes=d.receiver_yes_at is not None, agreed_quantity=d.agreed_quantity, price=d.price,
+        material=d.material, replaces=d.replaces, unit=d.unit, ratio=d.ratio, quantity=quantity,
+        quantity_band=quantity_band, distance_km=sides_distance(actor, s),
+        mode=d.mode, supplier_yes=d.supplier_yes_at is not None,
+        receiver_yes=d.receiver_yes_at is not None, agreed_quantity=agreed, agreed_quantity_band=agreed_band,
+        price=d.price,
         logistics=d.logistics, start_date=d.start_date, end_date=d.end_date, approval_by=d.approval_by,
         approval_reference=d.approval_reference, approval_date=d.approval_date, reason=d.reason,
         ledger_state=state, ledger_actions=allowed_ledger_actions(actor, s, state),
@@ -254,7 +285,7 @@ def _gates_shown(g: DealGates, receiver_whole: bool) -> DealGates:
 
 def _hidden_users(session: Session, actor: Actor, s: Sides) -> frozenset[int]:
     """Users of a side the viewer may not identify yet (their ids are left out of history and notes)."""
-    sup_whole, rec_whole = _shown(actor, s, policy.deal_sides(actor, s.supplier, s.receiver))
+    sup_whole, rec_whole = shown_sides(actor, s)
     hidden_firms = [f.id for f, whole in ((s.supplier, sup_whole), (s.receiver, rec_whole)) if not whole]
     if not hidden_firms:
         return frozenset()
@@ -286,8 +317,15 @@ def list_deals(*, session: Session, actor: Actor, status: str | None = None, lis
 def events(*, session: Session, actor: Actor, deal_id: int) -> list[DealEvent]:
     s = _readable(session, actor, deal_id)
     hidden = _hidden_users(session, actor, s)
+    exact = exact_quantities(actor, s)
     rows = session.scalars(select(DealEvent).where(DealEvent.deal_id == deal_id).order_by(DealEvent.id))
-    return [e.model_copy(update={"user_id": None}) if e.user_id in hidden else e for e in rows]
+    out = []
+    for e in rows:
+        update: dict[str, Any] = {"user_id": None} if e.user_id in hidden else {}
+        if not exact and e.action in QUANTITY_NOTES:  # the notes ISX writes there state exact quantities
+            update["note"] = None
+        out.append(e.model_copy(update=update) if update else e)
+    return out
 
 
 # --- creation ------------------------------------------------------------------------------------------
@@ -300,7 +338,7 @@ def _listing_row(session: Session, listing_id: int) -> tuple[Listing, Firm, Site
 
 def _visible_listing(session: Session, actor: Actor, listing_id: int) -> bool:
     return session.scalar(select(Listing.id).join(Firm, Firm.id == Listing.firm_id)
-                          .where(Listing.id == listing_id, policy.listing_visible_clause(actor))) is not None
+                          .where(Listing.id == listing_id, disclosure.visible_clause(actor))) is not None
 
 
 def create_deal(*, session: Session, actor: Actor, deal_in: DealCreate) -> Deal:
@@ -349,6 +387,7 @@ def create_deal(*, session: Session, actor: Actor, deal_in: DealCreate) -> Deal:
         raise InvalidInput.at(("body", "demand_listing_id"), f"blocked by the knowledge base: {reason}",
                               "restricted")
     industries = ledger_svc.receiver_industries(session, demand)
+    hidden = disclosure.anonymised(actor, supply, supplier) or disclosure.anonymised(actor, demand, receiver)
     if proposal is not None:
         if proposal.status != "open":
             raise Conflict(f"proposal {proposal.id} already has a deal")
@@ -356,15 +395,21 @@ def create_deal(*, session: Session, actor: Actor, deal_in: DealCreate) -> Deal:
                                      distance_km=proposal.distance_km, same_site=proposal.mode == "on_site",
                                      mode=proposal.mode, quantity=quantity)
     else:
-        lf = ledger_svc.link_figures(pr, supply=supply, demand_material=demand.material, industries=industries,
-                                     gc_km=ledger_svc.great_circle_km(supply_site, demand_site),
-                                     origin_province=supply_park.province,
-                                     same_site=supply_site.id == demand_site.id, quantity=quantity)
-    distance = lf.economics.distance_km if lf is not None else ledger_svc.great_circle_km(supply_site, demand_site)
+        def reach(a: Site, b: Site) -> ledger_svc.LinkFigures | None:
+            return ledger_svc.link_figures(pr, supply=supply, demand_material=demand.material,
+                                           industries=industries, gc_km=ledger_svc.great_circle_km(a, b),
+                                           origin_province=supply_park.province,
+                                           same_site=supply_site.id == demand_site.id, quantity=quantity)
+
+        lf = reach(supply_site, demand_site)
+        if hidden:  # decided from the hidden side's coarse cell: the answer is the same anywhere in the cell
+            seen = reach(_as_seen(actor, supply, supplier, supply_site), _as_seen(actor, demand, receiver, demand_site))
+            lf = None if seen is None else (lf or seen)
     if lf is None:
-        raise InvalidInput.at(("body", "demand_listing_id"),
-                              f"{supply.material} cannot serve a want for {demand.material} over "
-                              f"{distance:.0f} km (no substitution rule or transport mode allows it)")
+        raise InvalidInput.at(("body", "demand_listing_id"), _unreachable_message(
+            supply.material, demand.material, None if hidden else ledger_svc.great_circle_km(supply_site, demand_site)),
+                              "unreachable")
+    distance = lf.economics.distance_km
     material = kb.materials[supply.material]
     deal = Deal(proposal_id=proposal.id if proposal else None, supply_listing_id=supply.id,
                 demand_listing_id=demand.id, supplier_firm_id=supplier.id, receiver_firm_id=receiver.id,
@@ -381,6 +426,23 @@ def create_deal(*, session: Session, actor: Actor, deal_in: DealCreate) -> Deal:
     _event(session, actor, deal, "create", "proposed", "proposed", note=deal_in.note)
     session.flush()
     return deal
+
+
+def _as_seen(actor: Actor, listing: Listing, firm: Firm, site: Site) -> Site:
+    """The site as this viewer may see it: at its coarse cell's centre when the listing is anonymised."""
+    if not disclosure.anonymised(actor, listing, firm):
+        return site
+    return Site(id=site.id, firm_id=site.firm_id, name="", lat=site.coarse_lat, lon=site.coarse_lon,
+                coarse_lat=site.coarse_lat, coarse_lon=site.coarse_lon)
+
+
+def _unreachable_message(material: str, wanted: str, distance_km: float | None) -> str:
+    """No exact distance when a side is hidden from the caller (``disclosure``: messages reveal no place)."""
+    if distance_km is None:
+        return (f"{material} cannot serve a want for {wanted} at the distance between these sites "
+                "(no substitution rule or transport mode allows it)")
+    return (f"{material} cannot serve a want for {wanted} over {distance_km:.0f} km "
+            "(no substitution rule or transport mode allows it)")
 
 
 def _event(session: Session, actor: Actor, deal: Deal, action: str, from_status: str, to_status: str, *,
@@ -692,33 +754,67 @@ def correct_delivery(*, session: Session, actor: Actor, deal_id: int, delivery_i
     return new
 
 
-def list_deliveries(*, session: Session, actor: Actor, deal_id: int) -> list[Delivery]:
-    """Every delivery of the deal, voided ones included (marked)."""
-    _readable(session, actor, deal_id)
-    return list(session.scalars(select(Delivery).where(Delivery.deal_id == deal_id)
-                                .order_by(Delivery.delivered_on, Delivery.id)))
+def list_deliveries(*, session: Session, actor: Actor, deal_id: int) -> list[DeliveryPublic]:
+    """Every delivery of the deal, voided ones included (marked). A viewer who may not see the deal's
+    quantities exactly gets each delivery's band (``disclosure.exact_deal_quantities``)."""
+    s = _readable(session, actor, deal_id)
+    exact = exact_quantities(actor, s)
+    out = []
+    for d in session.scalars(select(Delivery).where(Delivery.deal_id == deal_id)
+                             .order_by(Delivery.delivered_on, Delivery.id)):
+        quantity, band = disclosure.shown_quantity(d.quantity, whole=exact)
+        out.append(DeliveryPublic.model_validate(d.model_dump() | {"quantity": quantity, "quantity_band": band}))
+    return out
 
 
 def get_ledger(*, session: Session, actor: Actor, deal_id: int) -> LedgerPublic:
+    """The live ledger; from the rounded distance unless both sides are shown whole, and from the quantities'
+    band lower edges for a viewer who may not see the deal's quantities."""
     s = _readable(session, actor, deal_id)
-    sup_whole, rec_whole = _shown(actor, s, policy.deal_sides(actor, s.supplier, s.receiver))
-    return ledger_svc.ledger(session, s.deal, approximate=not (sup_whole and rec_whole))
+    sup_whole, rec_whole = shown_sides(actor, s)
+    whole = sup_whole and rec_whole
+    return ledger_svc.ledger(session, s.deal, approximate=not whole, banded=not exact_quantities(actor, s),
+                             seen_km=None if whole else sides_distance(actor, s))
 
 
-def _record_public(record: BenefitRecord, *, approximate: bool, user: User | None) -> BenefitRecordPublic:
+def _scaled(values: dict[str, Any], factor: float, keys: Iterable[str]) -> dict[str, Any]:
+    return values | {k: values[k] * factor for k in keys if isinstance(values.get(k), int | float)}
+
+
+def _banded_record(shown: dict[str, Any], record: BenefitRecord) -> dict[str, Any]:
+    """A frozen record's quantities as their band's lower edge, its figures scaled to that quantity (every
+    figure of a record is proportional to its quantity); no deliveries listed."""
+    low = disclosure.quantity_band(record.quantity).min
+    factor = low / record.quantity if record.quantity else 0.0
+    figures = _scaled(dict(shown["figures"]), factor, ("quantity", "landfill_diverted_t", "co2_avoided_t",
+                                                       "cost_saved_yuan", "env_tax_avoided_yuan",
+                                                       "raw_material_substituted"))
+    inputs = [dict(i) | ({"value": low} if i.get("name") == "quantity" else {}) for i in shown["inputs"]]
+    cf = _scaled(dict(record.counterfactual or {}), factor, ("replaced_quantity", "quantity",
+                                                             "disposal_avoided_yuan", "landfilled_t"))
+    return {"quantity": low, "figures": figures, "inputs": inputs, "counterfactual": cf, "deliveries": [],
+            "undocumented_quantity": disclosure.quantity_band(
+                float((record.evidence or {}).get("undocumented_quantity", 0.0))).min}
+
+
+def _record_public(record: BenefitRecord, *, approximate: bool, banded: bool, user: User | None,
+                   ) -> BenefitRecordPublic:
     shown = record.approximate if approximate and record.approximate else {"figures": record.figures,
                                                                             "inputs": record.inputs}
     evidence = record.evidence or {}
+    band = _banded_record(shown, record) if banded else {}
     return BenefitRecordPublic(
         id=record.id or 0, deal_id=record.deal_id, state=record.state, action=record.action,
         from_state=record.from_state, at=record.at, user_id=user.id if user else None,
         user_name=user.name if user else None, user_role=user.role if user else None, note=record.note,
         reference=record.reference, record_id=record.record_id, kb_version=record.kb_version,
-        quantity=record.quantity, unit=record.unit, period_from=record.period_from, period_to=record.period_to,
-        deliveries=evidence.get("deliveries", []), undocumented_count=evidence.get("undocumented_count", 0),
-        undocumented_quantity=evidence.get("undocumented_quantity", 0.0), figures=shown["figures"],
-        inputs=shown["inputs"], formulas=record.formulas, counterfactual=record.counterfactual,
-        approximate=approximate)
+        quantity=band.get("quantity", record.quantity), unit=record.unit, period_from=record.period_from,
+        period_to=record.period_to, deliveries=band.get("deliveries", evidence.get("deliveries", [])),
+        undocumented_count=evidence.get("undocumented_count", 0),
+        undocumented_quantity=band.get("undocumented_quantity", evidence.get("undocumented_quantity", 0.0)),
+        figures=band.get("figures", shown["figures"]), inputs=band.get("inputs", shown["inputs"]),
+        formulas=record.formulas, counterfactual=band.get("counterfactual", record.counterfactual),
+        approximate=approximate or banded)
 
 
 def ledger_records(*, session: Session, actor: Actor, deal_id: int) -> list[BenefitRecordPublic]:
@@ -726,13 +822,14 @@ def ledger_records(*, session: Session, actor: Actor, deal_id: int) -> list[Bene
     one is the current state). Viewers who may not see both places get the figures from the rounded
     distance; users of a side the viewer may not identify yet are left out."""
     s = _readable(session, actor, deal_id)
-    sup_whole, rec_whole = _shown(actor, s, policy.deal_sides(actor, s.supplier, s.receiver))
+    sup_whole, rec_whole = shown_sides(actor, s)
+    banded = not exact_quantities(actor, s)
     hidden = _hidden_users(session, actor, s)
     rows = session.scalars(select(BenefitRecord).where(BenefitRecord.deal_id == deal_id).order_by(BenefitRecord.id))
     out = []
     for record in rows:
         user = session.get(User, record.user_id) if record.user_id and record.user_id not in hidden else None
-        out.append(_record_public(record, approximate=not (sup_whole and rec_whole), user=user))
+        out.append(_record_public(record, approximate=not (sup_whole and rec_whole), banded=banded, user=user))
     return out
 
 
@@ -785,12 +882,11 @@ def proposal_visible(session: Session, actor: Actor, proposal: Proposal) -> bool
 def proposal_public(session: Session, actor: Actor, proposal: Proposal, supply: Listing, demand: Listing,
                     supplier: Firm, receiver: Firm) -> Any:
     from backend.schemas_deals import ProposalPublic
-    from backend.services.listings import quantity_band
 
     sup_site, dem_site = _get(session, Site, supply.site_id), _get(session, Site, demand.site_id)
     sup_park, dem_park = _get(session, Park, supplier.park_id), _get(session, Park, receiver.park_id)
-    sup_whole = supply.visibility != "anonymous" or policy.sees_listing_whole(actor, supply, supplier)
-    dem_whole = demand.visibility != "anonymous" or policy.sees_listing_whole(actor, demand, receiver)
+    sup_whole = disclosure.whole(actor, supply, supplier)
+    dem_whole = disclosure.whole(actor, demand, receiver)
     exact = sup_whole and dem_whole
     deal_id = session.scalar(select(Deal.id).where(Deal.proposal_id == proposal.id).order_by(Deal.id.desc()))
     return ProposalPublic(
@@ -799,10 +895,9 @@ def proposal_public(session: Session, actor: Actor, proposal: Proposal, supply: 
         demand=listing_public(demand, receiver, dem_site, dem_park, anonymised=not dem_whole),
         material=proposal.material, replaces=proposal.replaces,
         quantity=proposal.quantity if exact else None,
-        quantity_band=None if exact else quantity_band(proposal.quantity), unit=proposal.unit,
-        ratio=proposal.ratio,
-        distance_km=proposal.distance_km if exact else round(proposal.distance_km / COARSE_PRECISION_KM)
-        * COARSE_PRECISION_KM,
+        quantity_band=None if exact else disclosure.quantity_band(proposal.quantity), unit=proposal.unit,
+        ratio=proposal.ratio, distance_km=distance_seen(actor, supply, supplier, sup_site, demand, receiver,
+                                                       dem_site, proposal.distance_km, whole=exact),
         mode=proposal.mode,
         unit_benefit=proposal.unit_benefit if exact else round(proposal.unit_benefit, -1),
         net_benefit=proposal.net_benefit if exact else None,

@@ -13,13 +13,13 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import not_, select
 from sqlmodel import Session
 
-from backend import policy
+from backend import disclosure, policy
 from backend.i18n import word
 from backend.kb import get_kb
-from backend.models import Deal, Delivery, Firm, Park, Site
+from backend.models import Deal, Delivery, Firm, Listing, Park, Site
 from backend.policy import Actor
 from backend.services import deals as deals_svc
 from backend.services import kpis as kpis_svc
@@ -51,7 +51,8 @@ DEAL_COLUMNS = ("id", "status", "proposal_id", "supply_listing_id", "demand_list
                 "mode", "mode_name", "start_date", "end_date",
                 "needs_transfer_approval", "approval_reference", "ledger_state", "ledger_state_name", "created_at",
                 "updated_at")
-DELIVERY_COLUMNS = ("id", "deal_id", "delivered_on", "quantity", "unit", "material", "material_name",
+DELIVERY_COLUMNS = ("id", "deal_id", "delivered_on", "quantity", "quantity_band_min", "quantity_band_max", "unit",
+                    "material", "material_name",
                     "manifest_number", "document_ref", "note", "over_agreed_reason", "corrects_id", "voided",
                     "voided_at",
                     "void_reason")
@@ -152,10 +153,16 @@ def deliveries_csv(*, session: Session, actor: Actor, lang: str | None = None) -
     stmt = (select(Delivery, Deal).join(Deal, Deal.id == Delivery.deal_id)
             .where(policy.deals_clause(actor, Deal.supplier_firm_id, Deal.receiver_firm_id))
             .order_by(Delivery.deal_id, Delivery.delivered_on, Delivery.id))
-    rows = [delivery.model_dump() | {"unit": deal.unit, "material": deal.material,
-                                     "material_name": material_name(deal.material, lang),
-                                     "voided": delivery.voided_at is not None}
-            for delivery, deal in session.execute(stmt).all()]
+    exact: dict[int, bool] = {}
+    rows = []
+    for delivery, deal in session.execute(stmt).all():
+        if deal.id not in exact:  # a viewer who may not see the deal's quantities gets the band
+            exact[deal.id or 0] = deals_svc.exact_quantities(actor, deals_svc.Sides(session, deal))
+        quantity, band = disclosure.shown_quantity(delivery.quantity, whole=exact[deal.id or 0])
+        rows.append(delivery.model_dump() | {
+            "quantity": quantity, "quantity_band_min": band.min if band else None,
+            "quantity_band_max": band.max if band else None, "unit": deal.unit, "material": deal.material,
+            "material_name": material_name(deal.material, lang), "voided": delivery.voided_at is not None})
     return _csv(DELIVERY_COLUMNS, rows)
 
 
@@ -188,6 +195,12 @@ def geojson(*, session: Session, actor: Actor, park_id: int | None = None, provi
     stmt = (select(Site, Firm, Park).join(Firm, Firm.id == Site.firm_id).join(Park, Park.id == Firm.park_id)
             .where(policy.firm_records_clause(actor, Site.firm_id), Firm.park_id.in_(sorted(parks)))
             .order_by(Site.id))
+    if actor.role == "planner":
+        # a reader of every firm's records (a planner) gets the sites of listings it sees whole: a site whose
+        # only listings are anonymous would put a name and an exact place on them (backend.disclosure)
+        shown = (select(Listing.site_id).join(Firm, Firm.id == Listing.firm_id)
+                 .where(disclosure.visible_clause(actor), not_(disclosure.anonymised_clause(actor))))
+        stmt = stmt.where(Site.id.in_(shown))
     for site, firm, park in session.execute(stmt).all():
         features.append({"type": "Feature", "id": f"site:{site.id}",
                          "geometry": {"type": "Point", "coordinates": [site.lon, site.lat]},

@@ -1,11 +1,11 @@
 from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
-from backend import policy
+from backend import disclosure, policy
 from backend.errors import Conflict, InvalidInput
 from backend.models import Firm, Listing, Park, Permit, Site, User
 from backend.policy import Actor
-from backend.schemas import FirmCreate, FirmUpdate
+from backend.schemas import FirmCreate, FirmPublic, FirmUpdate
 from backend.services.common import apply_changes, changes_of, get_or_404
 from backend.services.query import apply_sort, contains, page
 
@@ -13,9 +13,16 @@ SORTABLE = {"id": Firm.id, "name": Firm.name, "industry_code": Firm.industry_cod
             "created_at": Firm.created_at}
 
 
+def to_public(session: Session, actor: Actor, firms: list[Firm]) -> list[FirmPublic]:
+    """Firms as this viewer may see them: contact details only where ``disclosure.contact_firm_ids`` allows."""
+    allowed = disclosure.contact_firm_ids(session, actor, firms)
+    hidden = dict.fromkeys(disclosure.CONTACT_FIELDS)
+    return [FirmPublic.model_validate(f.model_dump() | ({} if f.id in allowed else hidden)) for f in firms]
+
+
 def list_firms(*, session: Session, actor: Actor, park_id: int | None = None, province: str | None = None,
                industry_code: str | None = None, q: str | None = None, sort: str | None = None,
-               skip: int = 0, limit: int = 100) -> tuple[list[Firm], int]:
+               skip: int = 0, limit: int = 100) -> tuple[list[FirmPublic], int]:
     stmt = select(Firm).join(Park, Park.id == Firm.park_id)
     if park_id is not None:
         stmt = stmt.where(Firm.park_id == park_id)
@@ -27,11 +34,11 @@ def list_firms(*, session: Session, actor: Actor, park_id: int | None = None, pr
         stmt = stmt.where(or_(contains(Firm.name, q), contains(Firm.name_en, q)))
     stmt = apply_sort(stmt, sort, SORTABLE, Firm.id)
     rows, total = page(session, stmt, skip=skip, limit=limit)
-    return [r[0] for r in rows], total
+    return to_public(session, actor, [r[0] for r in rows]), total
 
 
-def get_firm(*, session: Session, actor: Actor, firm_id: int) -> Firm:
-    return get_or_404(session, Firm, firm_id)
+def get_firm(*, session: Session, actor: Actor, firm_id: int) -> FirmPublic:
+    return to_public(session, actor, [get_or_404(session, Firm, firm_id)])[0]
 
 
 def _park_must_exist(session: Session, park_id: int) -> None:

@@ -31,12 +31,17 @@ in that state at the record's frozen per-unit figures; the others are estimated,
 when the deal was agreed. Planned figures are always estimated (``totals.planned_state``).
 
 Every aggregate (a group, a family, a material, a target, a series point) carries ``firms``, the number of
-distinct firms behind it, and passes through :func:`publish`, the one place where a disclosure rule (such as
-k-anonymity) applies.
+distinct firms behind it, and passes through :func:`publish`, where ``backend.disclosure``'s k-anonymity
+applies: a row over fewer than ``ISX_KPI_MIN_FIRMS`` firms is withheld from a viewer who does not represent
+them all (the answer counts them in ``withheld``). Listings anonymised for the viewer, and deals whose supply
+listing is, count only in province- and region-wide figures, never when the figures are park-level
+(``park_id`` given or ``group_by=park``): differencing a park's figures against the region's cannot place
+them in a park; in province- and region-wide figures their quantities (and the figures derived from them) count
+at the lower edge of their band (``approximate``).
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -44,7 +49,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlmodel import Session
 
-from backend import policy
+from backend import disclosure
 from backend.errors import InvalidInput
 from backend.kb import get_kb
 from backend.models import (
@@ -61,7 +66,6 @@ from backend.models import (
 from backend.policy import Actor
 from backend.services.deals import COMMITTING
 from backend.services.ledger import canonical, current_records
-from backend.services.listings import quantity_band
 from matching.knowledge import normalise_province
 
 GROUPS = ("park", "province", "region")
@@ -72,10 +76,15 @@ FIGURES = ("generation", "generation_ledger", "generation_listings", "utilised_b
 STATE_FIGURES = ("co2_avoided_t", "cost_saved_yuan", "landfill_diverted_t")
 
 
-def publish(row: dict[str, Any], firm_ids: Iterable[int]) -> dict[str, Any] | None:
+def publish(row: dict[str, Any], firm_ids: Iterable[int], *, actor: Actor,
+            firms: Mapping[int, Firm]) -> dict[str, Any] | None:
     """Every aggregate leaves the KPI service through here, with the number of distinct firms behind it.
-    Returns the row to show, or None to withhold it (the place for a disclosure rule such as k-anonymity)."""
-    row["firms"] = len(set(firm_ids))
+    Returns the row to show, or None to withhold it (k-anonymity, ``disclosure.may_publish``). ``firms``: the
+    firms of the scope by id."""
+    ids = set(firm_ids)
+    row["firms"] = len(ids)
+    if ids and not disclosure.may_publish(actor, [firms[i] for i in ids if i in firms]):
+        return None
     return row
 
 
@@ -136,8 +145,11 @@ def deal_starts(session: Session, deal_ids: list[int]) -> dict[int, date]:
     return out
 
 
-def contributions(session: Session, actor: Actor, parks: list[Park], year: int) -> tuple[list[Contribution], bool]:
-    """Per firm and material: the baseline, the listings where no ledger exists, and ISX's deals."""
+def contributions(session: Session, actor: Actor, parks: list[Park], year: int, *, park_level: bool = False,
+                  ) -> tuple[list[Contribution], bool, dict[int, Firm]]:
+    """Per firm and material: the baseline, the listings where no ledger exists, and ISX's deals; with the
+    firms of the parks by id. ``park_level``: the figures will be shown per park (or for one park), so
+    listings anonymised for the viewer and deals on them are left out."""
     kb = get_kb()
     park_of = {p.id: p for p in parks}
     firms = {f.id: f for f in session.scalars(select(Firm).where(Firm.park_id.in_(list(park_of))))}
@@ -172,24 +184,27 @@ def contributions(session: Session, actor: Actor, parks: list[Park], year: int) 
             f["stored"] += r.stored
             f["disposed"] += r.disposed
 
-    anon = policy.anonymised_clause(actor)
+    anon = disclosure.anonymised_clause(actor)
     approximate = False
     stmt = (select(Listing, case((anon, 1), else_=0)).join(Firm, Firm.id == Listing.firm_id)
             .where(Firm.park_id.in_(list(park_of)), Listing.kind == "have", Listing.status == "active",
-                   policy.listing_visible_clause(actor)))
+                   disclosure.visible_clause(actor)))
     for listing, is_anon in session.execute(stmt).all():
-        if listing.material not in kb.materials:
+        if listing.material not in kb.materials or (is_anon and park_level):
             continue
         c = contribution(listing.firm_id, listing.material)
         if c.baseline_year is not None:
             continue  # the ledger is the figure of record
         quantity = listing.quantity
         if is_anon:
-            quantity = quantity_band(listing.quantity).min
+            quantity = disclosure.quantity_band(listing.quantity).min
             approximate = True
         c.figures["generation_listings"] += canonical(quantity, listing.unit, listing.material)
 
     deals = list(session.scalars(select(Deal).where(Deal.supplier_firm_id.in_(list(firms)))))
+    hidden = disclosure.anonymised_ids(session, actor, {d.supply_listing_id for d in deals})
+    if park_level:
+        deals = [d for d in deals if d.supply_listing_id not in hidden]
     starts = deal_starts(session, [d.id or 0 for d in deals])
     deliveries: dict[int, list[tuple[int, float]]] = defaultdict(list)
     for delivery_id, deal_id, quantity in session.execute(
@@ -205,17 +220,23 @@ def contributions(session: Session, actor: Actor, parks: list[Park], year: int) 
         f = c.figures
         start = starts.get(deal.id or 0)
         on_top = c.baseline_year is None or start is None or start > date(c.baseline_year, 12, 31)
+        banded = deal.supply_listing_id in hidden  # its quantities count at their bands' lower edges
+        approximate = approximate or (banded and deal.status in COMMITTING)
         if deal.status in COMMITTING and deal.agreed_quantity:
-            f["committed"] += deal.agreed_quantity
-            f["co2_avoided_t_planned"] += deal.agreed_quantity * deal.unit_co2_avoided_t
-            f["cost_saved_yuan_planned"] += deal.agreed_quantity * deal.unit_benefit
+            agreed = disclosure.quantity_band(deal.agreed_quantity).min if banded else deal.agreed_quantity
+            f["committed"] += agreed
+            f["co2_avoided_t_planned"] += agreed * deal.unit_co2_avoided_t
+            f["cost_saved_yuan_planned"] += agreed * deal.unit_benefit
             c.deals_committing += 1
             if on_top:
-                f["committed_on_top"] += deal.agreed_quantity
-        done = sum(q for _i, q in deliveries.get(deal.id or 0, []))
+                f["committed_on_top"] += agreed
+        exact_done = sum(q for _i, q in deliveries.get(deal.id or 0, []))
+        done = disclosure.quantity_band(exact_done).min if banded and exact_done else exact_done
+        scale = done / exact_done if exact_done else 0.0
         if done:
             f["delivered"] += done
             for state, figures in realised_by_state(deal, deliveries[deal.id or 0], records.get(deal.id or 0)):
+                figures = {k: v * scale for k, v in figures.items()}
                 for k, v in figures.items():
                     c.by_state[state][k] += v
                 c.state_deals[state].add(deal.id or 0)
@@ -225,7 +246,7 @@ def contributions(session: Session, actor: Actor, parks: list[Park], year: int) 
                 f["delivered_on_top"] += done
     for c in out.values():
         c.figures["generation"] = c.figures["generation_ledger"] + c.figures["generation_listings"]
-    return list(out.values()), approximate
+    return list(out.values()), approximate, firms
 
 
 def realised_by_state(deal: Deal, done: list[tuple[int, float]], record: BenefitRecord | None,
@@ -280,7 +301,15 @@ def kpis(*, session: Session, actor: Actor, group_by: str = "park", park_id: int
         raise InvalidInput.at(("query", "year"), f"year must be between 2000 and {date.today().year}")
     kb = get_kb()
     parks = scope_parks(session, park_id, province)
-    items, approximate = contributions(session, actor, parks, year)
+    items, approximate, firms = contributions(session, actor, parks, year,
+                                              park_level=park_id is not None or group_by == "park")
+    withheld = 0
+
+    def shown(row: dict[str, Any], firm_ids: Iterable[int]) -> dict[str, Any] | None:
+        nonlocal withheld
+        out = publish(row, firm_ids, actor=actor, firms=firms)
+        withheld += out is None
+        return out
 
     def key_of(park: Park) -> tuple[str, str, str]:
         if group_by == "park":
@@ -310,13 +339,13 @@ def kpis(*, session: Session, actor: Actor, group_by: str = "park", park_id: int
         family_rows = []
         for (fam, unit), cs in sorted(families.items()):
             row, firm_ids = _aggregate(cs)
-            published = publish(row | {"family": fam, "unit": unit}, firm_ids)
+            published = shown(row | {"family": fam, "unit": unit}, firm_ids)
             if published is not None and (row["generation"] or row["committed"] or row["utilised_baseline"]):
                 family_rows.append(published)
         material_rows = []
         for mid, cs in sorted(materials.items()):
             row, firm_ids = _aggregate(cs)
-            published = publish(row | {"material": mid, "unit": kb.materials[mid].unit}, firm_ids)
+            published = shown(row | {"material": mid, "unit": kb.materials[mid].unit}, firm_ids)
             if published is not None and (row["generation"] or row["committed"] or row["utilised_baseline"]):
                 material_rows.append(published)
         target_rows = []
@@ -336,7 +365,7 @@ def kpis(*, session: Session, actor: Actor, group_by: str = "park", park_id: int
                     "met": rate is not None and rate >= target.rate,
                     "gap": None if rate is None else target.rate - rate,
                     "source": target.source, "confidence": target.confidence}
-            published = publish(row, firm_ids)
+            published = shown(row, firm_ids)
             if published is not None:
                 target_rows.append(published)
         totals, firm_ids = _aggregate(members)
@@ -353,15 +382,16 @@ def kpis(*, session: Session, actor: Actor, group_by: str = "park", park_id: int
                 continue
             row = {"state": state, "deals": len(set().union(*(c.state_deals[state] for c in having)))}
             row |= {k: sum(c.by_state[state][k] for c in having) for k in STATE_FIGURES}
-            published = publish(row, (c.firm_id for c in having))
+            published = shown(row, (c.firm_id for c in having))
             if published is not None:
                 money["realised_by_state"].append(published)
-        group = publish({"key": key, "name": names[key][0], "name_en": names[key][1], "families": family_rows,
+        group = shown({"key": key, "name": names[key][0], "name_en": names[key][1], "families": family_rows,
                          "materials": material_rows, "targets": target_rows, "totals": money}, firm_ids)
         if group is not None:
             groups.append(group)
     return {"year": year, "group_by": group_by, "scope": {"park_id": park_id, "province": province},
-            "approximate": approximate, "kb_version": kb.version, "groups": groups}
+            "approximate": approximate, "kb_version": kb.version, "groups": groups, "withheld": withheld,
+            "min_firms": disclosure.min_firms()}
 
 
 def _diverted(material: str) -> bool:

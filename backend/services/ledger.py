@@ -39,6 +39,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from backend import policy
+from backend.disclosure import quantity_band, rounded_km
 from backend.errors import Conflict, InvalidInput, NotFound
 from backend.kb import get_kb
 from backend.models import BenefitRecord, Deal, Delivery, Firm, Listing, RegionalOverride, Site
@@ -58,7 +59,6 @@ from matching.knowledge import KnowledgeBase, normalise_province
 from matching.scenario import parse_scenario
 from matching.units import to_canonical
 
-ROUNDED_KM = 10.0  # distances shown to a viewer who may not see the other side's place
 #: where a ledger input comes from when it is not a knowledge-base row (``source_code`` names it, so that an
 #: interface can word it in its own language; knowledge-base rows cite their own source and have no code)
 FIXED_SOURCES = {
@@ -248,11 +248,13 @@ class Calculation:
     approximate: bool
 
 
-def calculate(session: Session, deal: Deal, *, approximate: bool = False) -> Calculation:
+def calculate(session: Session, deal: Deal, *, approximate: bool = False, seen_km: float | None = None,
+              ) -> Calculation:
     """Today's figures of a deal's link (knowledge base, overrides, the deal's distance and mode).
 
     ``approximate``: the viewer may not see the other side's place, so the distance is rounded to
-    ``ROUNDED_KM`` and every figure is computed from the rounded distance (nothing exact is revealed).
+    ``ROUNDED_KM`` and every figure is computed from the rounded distance (nothing exact is revealed);
+    ``seen_km``: the distance the viewer is shown instead (``deals.distance_seen``), when given.
     """
     pr = pricing(session)
     kb = pr.kb
@@ -261,7 +263,7 @@ def calculate(session: Session, deal: Deal, *, approximate: bool = False) -> Cal
         raise NotFound(f"deal {deal.id} not found")
     distance = deal.distance_km
     if approximate:
-        distance = round(distance / ROUNDED_KM) * ROUNDED_KM
+        distance = rounded_km(distance) if seen_km is None else seen_km
     same_site = deal.mode == "on_site"
     demand = session.get(Listing, deal.demand_listing_id)
     lf = link_figures(pr, supply=supply, demand_material=deal.replaces, distance_km=distance,
@@ -326,14 +328,20 @@ def _quantity_input(name: str, value: float, unit: str, code: str) -> LedgerInpu
     return LedgerInput(name=name, value=value, unit=unit, source=FIXED_SOURCES[code], source_code=code)
 
 
-def ledger(session: Session, deal: Deal, *, approximate: bool = False) -> LedgerPublic:
+def ledger(session: Session, deal: Deal, *, approximate: bool = False, banded: bool = False,
+           seen_km: float | None = None) -> LedgerPublic:
     """Planned and realised benefits of a deal computed now (not frozen), with every input and its source.
-    The figures of record are the deal's benefit records (``record_state``), frozen at each state change."""
-    calc = calculate(session, deal, approximate=approximate)
+    The figures of record are the deal's benefit records (``record_state``), frozen at each state change.
+    ``banded``: the viewer may not see the deal's quantities (``disclosure.exact_deal_quantities``): the
+    figures are computed from the lower edges of the quantities' bands."""
+    calc = calculate(session, deal, approximate=approximate, seen_km=seen_km)
     le = calc.link.economics
     planned_q = deal_quantity(deal)
     delivered = session.scalar(select(func.coalesce(func.sum(Delivery.quantity), 0.0))
                                .where(Delivery.deal_id == deal.id, Delivery.voided_at.is_(None))) or 0.0
+    if banded:
+        planned_q = quantity_band(planned_q).min
+        delivered = quantity_band(float(delivered)).min
     planned = figures(calc.kb, le, material=deal.material, replaces=deal.replaces, quantity=planned_q)
     realised = figures(calc.kb, le, material=deal.material, replaces=deal.replaces, quantity=float(delivered))
     inputs = [
@@ -343,7 +351,7 @@ def ledger(session: Session, deal: Deal, *, approximate: bool = False) -> Ledger
         *calc.factors,
     ]
     return LedgerPublic(deal_id=deal.id or 0, unit=deal.unit, planned=planned, realised=realised, formulas=FORMULAS,
-                        inputs=inputs, approximate=approximate)
+                        inputs=inputs, approximate=approximate or banded)
 
 
 # --- the benefit records: estimated → evidenced → verified, frozen at each state change ------------------

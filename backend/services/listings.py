@@ -1,4 +1,4 @@
-"""Listings: haves and wants. Holds the confidentiality rules' application to every read path.
+"""Listings: haves and wants, shaped for each viewer by the rules of ``backend.disclosure``.
 
 Anonymous listings are shaped here for viewers who may not see them whole: no firm, site, reference or
 description; the place is the centre of the 0.1-degree cell (about 10 km) and the quantity a band. Every
@@ -14,33 +14,17 @@ from typing import Any
 from sqlalchemy import and_, case, func, literal, not_, or_, select
 from sqlmodel import Session
 
-from backend import policy
+from backend import disclosure, policy
+from backend.disclosure import COARSE_PRECISION_KM, quantity_band
 from backend.errors import Conflict, FieldConflict, InvalidInput, NotFound
-from backend.geo import COARSE_PRECISION_KM, bounding_box, distance_km_sql
+from backend.geo import bounding_box, distance_km_sql
 from backend.kb import check_material_and_unit, get_kb
 from backend.models import Deal, Firm, Listing, Park, Site
 from backend.policy import Actor
-from backend.schemas import ListingCreate, ListingPublic, ListingUpdate, QuantityBand
+from backend.schemas import ListingCreate, ListingPublic, ListingUpdate
 from backend.services import plausibility
 from backend.services.common import changes_of
 from backend.services.query import apply_sort, contains, count_of
-
-# Half-decade bands: [1, 3), [3, 10), [10, 30), ... in the listing's own unit.
-BAND_EDGES: tuple[float, ...] = tuple(m * 10.0**k for k in range(0, 10) for m in (1, 3))
-
-
-def quantity_band(quantity: float) -> QuantityBand:
-    lower = 0.0
-    for edge in BAND_EDGES:
-        if quantity < edge:
-            return QuantityBand(min=lower, max=edge)
-        lower = edge
-    return QuantityBand(min=lower, max=None)
-
-
-def _band_floor_sql(quantity: Any) -> Any:
-    whens = [(quantity < edge, literal(lower)) for lower, edge in zip((0.0, *BAND_EDGES), BAND_EDGES, strict=False)]
-    return case(*whens, else_=literal(BAND_EDGES[-1]))
 
 
 def data_quality(listing: Listing) -> str:
@@ -83,14 +67,14 @@ def list_listings(*, session: Session, actor: Actor, material: list[str] | None 
                   status: str | None = None, visibility: str | None = None, q: str | None = None,
                   near_lat: float | None = None, near_lon: float | None = None, radius_km: float | None = None,
                   sort: str | None = None, skip: int = 0, limit: int = 100) -> tuple[list[ListingPublic], int]:
-    anon = policy.anonymised_clause(actor)
+    anon = disclosure.anonymised_clause(actor)
     shown = not_(anon)
     lat = case((anon, Site.coarse_lat), else_=Site.lat)
     lon = case((anon, Site.coarse_lon), else_=Site.lon)
     distance = literal(None)
     stmt = (select(Listing, Firm, Site, Park, case((anon, 1), else_=0).label("anon"))
             .join(Firm, Firm.id == Listing.firm_id).join(Site, Site.id == Listing.site_id)
-            .join(Park, Park.id == Firm.park_id).where(policy.listing_visible_clause(actor)))
+            .join(Park, Park.id == Firm.park_id).where(disclosure.visible_clause(actor)))
     if material:
         stmt = stmt.where(Listing.material.in_(material))
     if kind:
@@ -123,7 +107,7 @@ def list_listings(*, session: Session, actor: Actor, material: list[str] | None 
         "id": Listing.id, "created_at": Listing.created_at, "updated_at": Listing.updated_at,
         "material": Listing.material, "kind": Listing.kind, "status": Listing.status,
         "data_quality": Listing.data_quality,
-        "quantity": case((anon, _band_floor_sql(Listing.quantity)), else_=Listing.quantity),
+        "quantity": case((anon, disclosure.band_floor_sql(Listing.quantity)), else_=Listing.quantity),
     }
     if radius_km is not None:
         sortable["distance"] = distance
@@ -155,7 +139,7 @@ def _visible(session: Session, actor: Actor, listing_id: int) -> tuple[Listing, 
     row = session.execute(
         select(Listing, Firm, Site, Park).join(Firm, Firm.id == Listing.firm_id)
         .join(Site, Site.id == Listing.site_id).join(Park, Park.id == Firm.park_id)
-        .where(Listing.id == listing_id, policy.listing_visible_clause(actor))).first()
+        .where(Listing.id == listing_id, disclosure.visible_clause(actor))).first()
     if row is None:
         raise NotFound(f"listing {listing_id} not found")
     return row[0], row[1], row[2], row[3]
@@ -163,8 +147,7 @@ def _visible(session: Session, actor: Actor, listing_id: int) -> tuple[Listing, 
 
 def get_listing(*, session: Session, actor: Actor, listing_id: int) -> ListingPublic:
     listing, firm, site, park = _visible(session, actor, listing_id)
-    whole = policy.sees_listing_whole(actor, listing, firm)
-    return to_public(listing, firm, site, park, anonymised=listing.visibility == "anonymous" and not whole)
+    return to_public(listing, firm, site, park, anonymised=disclosure.anonymised(actor, listing, firm))
 
 
 def _check_semantics(fields: dict[str, Any]) -> plausibility.QuantityWarning | None:

@@ -4,7 +4,8 @@ Edges are the deals the viewer may see (every status but declined and cancelled)
 of match runs the viewer may see, between firms of the scope (either end in the scope's parks). An end the
 viewer may not identify (an anonymous listing, before both sides of its deal have opted in) becomes its own
 node ``anon:L<listing id>`` with no firm, no park and the coarse (~10 km) place; such an edge's distance is
-rounded to 10 km and a proposal's quantity is the lower edge of its band (``approximate``).
+rounded to 10 km and its quantity (a deal's or a proposal's) is the lower edge of its band (``approximate``,
+``quantity_band``), as ``backend.disclosure`` rules.
 """
 
 from dataclasses import dataclass, field
@@ -14,14 +15,13 @@ import networkx as nx
 from sqlalchemy import select
 from sqlmodel import Session
 
-from backend import policy
+from backend import disclosure, policy
 from backend.errors import InvalidInput, NotFound
 from backend.models import Deal, Firm, Listing, MatchRun, Park, Proposal, Site
 from backend.policy import Actor
 from backend.services import deals as deals_svc
 from backend.services import ledger as ledger_svc
 from backend.services import runs as runs_svc
-from backend.services.listings import quantity_band
 from matching.api import match
 from matching.network import NetworkEdge, NetworkNode, build_network, firm_removal_impact, network_metrics
 from matching.scenario import parse_scenario
@@ -96,40 +96,47 @@ def build(*, session: Session, actor: Actor, park_id: int | None = None, provinc
         s = deals_svc.Sides(session, deal)
         if s.supplier.park_id not in parks and s.receiver.park_id not in parks:
             continue
-        own = policy.deal_sides(actor, s.supplier, s.receiver)
-        sup_whole, rec_whole = deals_svc._shown(actor, s, own)
+        sup_whole, rec_whole = deals_svc.shown_sides(actor, s)
         src, slat, slon = b.end(s.supply, s.supplier, s.supply_site, sup_whole)
         dst, dlat, dlon = b.end(s.demand, s.receiver, s.demand_site, rec_whole)
         exact = sup_whole and rec_whole
         quantity = deal.agreed_quantity if deal.agreed_quantity is not None else deal.quantity
+        band = (None if disclosure.exact_deal_quantities(actor, sides_whole=exact)
+                else disclosure.quantity_band(quantity))
+        if band is not None:
+            quantity = band.min
         edge_id = f"deal:{deal.id}"
         benefit[edge_id] = quantity * deal.unit_benefit
         edges.append(NetworkEdge(
             edge_id, src, dst, "deal", deal.status, deal.material, deal.replaces, quantity, deal.unit,
-            deal.distance_km if exact else round(deal.distance_km / 10.0) * 10.0,
+            deals_svc.sides_distance(actor, s),
             attributes={"supply": f"L{deal.supply_listing_id}", "demand": f"L{deal.demand_listing_id}",
-                        "ratio": deal.ratio, "mode": deal.mode, "approximate": not exact, "from_lat": slat,
+                        "ratio": deal.ratio, "mode": deal.mode, "approximate": not exact or band is not None,
+                        "quantity_band": None if band is None else band.model_dump(), "from_lat": slat,
                         "from_lon": slon, "to_lat": dlat, "to_lon": dlon}))
     if include_proposals:
         rows = session.execute(deals_svc._proposal_stmt(actor).where(Proposal.status == "open")).all()
         for proposal, supply, demand, supplier, receiver in rows:
             if supplier.park_id not in parks and receiver.park_id not in parks:
                 continue
-            sup_whole = supply.visibility != "anonymous" or policy.sees_listing_whole(actor, supply, supplier)
-            dem_whole = demand.visibility != "anonymous" or policy.sees_listing_whole(actor, demand, receiver)
+            sup_whole = disclosure.whole(actor, supply, supplier)
+            dem_whole = disclosure.whole(actor, demand, receiver)
             sup_site, dem_site = session.get(Site, supply.site_id), session.get(Site, demand.site_id)
             assert sup_site is not None and dem_site is not None
             src, slat, slon = b.end(supply, supplier, sup_site, sup_whole)
             dst, dlat, dlon = b.end(demand, receiver, dem_site, dem_whole)
             exact = sup_whole and dem_whole
-            quantity = proposal.quantity if exact else quantity_band(proposal.quantity).min
+            band = None if exact else disclosure.quantity_band(proposal.quantity)
+            quantity = proposal.quantity if band is None else band.min
             edge_id = f"proposal:{proposal.id}"
             benefit[edge_id] = quantity * proposal.unit_benefit
             edges.append(NetworkEdge(
                 edge_id, src, dst, "proposal", "open", proposal.material, proposal.replaces, quantity,
-                proposal.unit, proposal.distance_km if exact else round(proposal.distance_km / 10.0) * 10.0,
+                proposal.unit, deals_svc.distance_seen(actor, supply, supplier, sup_site, demand, receiver, dem_site,
+                                                       proposal.distance_km, whole=exact),
                 attributes={"supply": f"L{proposal.supply_listing_id}", "demand": f"L{proposal.demand_listing_id}",
                             "ratio": proposal.ratio, "mode": proposal.mode, "approximate": not exact,
+                            "quantity_band": None if band is None else band.model_dump(),
                             "from_lat": slat, "from_lon": slon, "to_lat": dlat, "to_lon": dlon}))
     graph = build_network(b.nodes.values(), edges)
     return Network(graph, b.nodes, edges, sorted(parks), benefit)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlmodel import Session
 
-from backend import policy
+from backend import disclosure
 from backend.errors import InvalidInput
 from backend.kb import get_kb
 from backend.models import Firm, Listing
@@ -81,7 +81,7 @@ def outlier_listings(*, session: Session, actor: Actor, park_id: int) -> list[tu
                                                                                   list[QuantityWarning]]]:
     """Listings of a park, seen whole by the viewer (owner, the park's managers, admins), with warnings."""
     stmt = (select(Listing, Firm).join(Firm, Firm.id == Listing.firm_id)
-            .where(Firm.park_id == park_id, Listing.status != "closed", policy.sees_listing_whole_clause(actor))
+            .where(Firm.park_id == park_id, Listing.status != "closed", disclosure.owner_side_clause(actor))
             .order_by(Listing.id))
     out = []
     for listing, firm in session.execute(stmt).all():

@@ -281,7 +281,8 @@ def _deals(session: Session, actor: Actor, parks: list[Park], park: Park | None,
             continue
         records = deals_svc.ledger_records(session=session, actor=actor, deal_id=deal.id)
         record = records[-1] if records else None
-        delivered = sum(d.quantity for d in deals_svc.list_deliveries(session=session, actor=actor, deal_id=deal.id)
+        delivered = sum(d.quantity if d.quantity is not None else (d.quantity_band.min if d.quantity_band else 0.0)
+                        for d in deals_svc.list_deliveries(session=session, actor=actor, deal_id=deal.id)
                         if d.voided_at is None)
         verified = next((r for r in reversed(records) if r.action == "verify"), None) \
             if record is not None and record.state == "verified" else None

@@ -33,18 +33,16 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from backend import policy
+from backend import disclosure, policy
 from backend.audit import set_actor
 from backend.db import new_session
 from backend.errors import Conflict, InvalidInput, NotFound
 from backend.kb import get_kb
 from backend.models import Deal, Firm, Listing, MatchRun, Park, Permit, Proposal, Site, User, utcnow
 from backend.policy import Actor
-from backend.schemas import QuantityBand
 from backend.schemas_deals import RunCreate, RunPublic
 from backend.services import deals as deals_svc
 from backend.services import ledger as ledger_svc
-from backend.services.listings import quantity_band
 from backend.services.users import actor_for
 from matching.api import match
 from matching.errors import MatchingError, ScenarioError
@@ -178,36 +176,80 @@ def cancel_run(*, session: Session, actor: Actor, run_id: int) -> MatchRun:
 
 
 def run_public(session: Session, actor: Actor, run: MatchRun) -> RunPublic:
-    """A run as one viewer sees it: what-if links touching a listing the viewer may not see whole are
-    shaped like anonymised proposals (quantity band, rounded distance, no explanation)."""
+    """A run as one viewer sees it (``backend.disclosure``): what-if links touching a listing the viewer may
+    not see whole are shaped like anonymised proposals (quantity band, rounded distance, no explanation), the
+    unmatched remainder of such a listing is a band, and the run's totals (a match run's too, whose links are
+    its proposals) add those links at the lower edge of their band (``kpis.approximate``)."""
     result = dict(run.result or {})
-    if run.kind == "what_if" and result.get("links"):
-        hidden = _anonymised_for(session, actor, {i for link in result["links"]
-                                                  for i in (link.get("supply_listing_id"),
-                                                            link.get("demand_listing_id")) if i})
-        result["links"] = [_shaped_link(link, hidden) for link in result["links"]]
-    data = run.model_dump() | {"result": result}
+    kpis = dict(run.kpis or {})
+    if run.kind == "what_if" and result:
+        links = result.get("links") or []
+        unmatched = result.get("unmatched") or {}
+        ids = {i for link in links for i in (link.get("supply_listing_id"), link.get("demand_listing_id")) if i}
+        ids |= {r.get("listing_id") for rows in unmatched.values() for r in rows if r.get("listing_id")}
+        hidden = disclosure.anonymised_ids(session, actor, ids)
+        if hidden:
+            result["links"] = [_shaped_link(link, hidden) for link in links]
+            result["unmatched"] = {side: [_shaped_unmatched(r, hidden) for r in rows]
+                                   for side, rows in unmatched.items()}
+            kpis = _shaped_totals(kpis, links, hidden)
+    if run.kind == "match" and run.status == "succeeded":  # its links are its proposals
+        links = [{"supply_listing_id": p.supply_listing_id, "demand_listing_id": p.demand_listing_id,
+                  "quantity": p.quantity, "net_benefit": p.net_benefit, "co2_avoided_t": p.co2_avoided_t}
+                 for p in session.scalars(select(Proposal).where(Proposal.run_id == run.id))]
+        hidden = disclosure.anonymised_ids(session, actor, {i for x in links for i in (x["supply_listing_id"],
+                                                                                      x["demand_listing_id"])})
+        if hidden:
+            kpis = _shaped_totals(kpis, links, hidden)
+    data = run.model_dump() | {"result": result, "kpis": kpis}
     return RunPublic.model_validate(data)
 
 
-def _anonymised_for(session: Session, actor: Actor, listing_ids: set[int]) -> set[int]:
-    if not listing_ids:
-        return set()
-    rows = session.execute(select(Listing, Firm).join(Firm, Firm.id == Listing.firm_id)
-                           .where(Listing.id.in_(listing_ids))).all()
-    return {listing.id for listing, firm in rows
-            if listing.visibility in ("anonymous", "private") and not policy.sees_listing_whole(actor, listing, firm)}
+def _touches(link: dict[str, Any], hidden: set[int]) -> bool:
+    return bool({link.get("supply_listing_id"), link.get("demand_listing_id")} & hidden)
 
 
 def _shaped_link(link: dict[str, Any], hidden: set[int]) -> dict[str, Any]:
-    if not ({link.get("supply_listing_id"), link.get("demand_listing_id")} & hidden):
+    if not _touches(link, hidden):
         return link
-    band: QuantityBand = quantity_band(float(link["quantity"]))
+    band = disclosure.quantity_band(float(link["quantity"]))
     return {"supply_listing_id": link.get("supply_listing_id"), "demand_listing_id": link.get("demand_listing_id"),
             "material": link["material"], "replaces": link["replaces"], "unit": link["unit"],
             "quantity": None, "quantity_band": band.model_dump(), "mode": link["mode"],
-            "distance_km": round(float(link["distance_km"]) / 10.0) * 10.0, "anonymised": True,
+            "distance_km": disclosure.rounded_km(float(link["distance_km"])), "anonymised": True,
             "via_hub": link.get("via_hub")}
+
+
+def _shaped_unmatched(row: dict[str, Any], hidden: set[int]) -> dict[str, Any]:
+    if row.get("listing_id") not in hidden:
+        return row
+    band = disclosure.quantity_band(float(row["remaining"]))
+    return {"listing_id": row["listing_id"], "remaining": None, "remaining_band": band.model_dump(),
+            "anonymised": True}
+
+
+TOTALS = ("net_benefit", "quantity", "co2_avoided_t")
+
+
+def _shaped_totals(kpis: dict[str, Any], links: list[dict[str, Any]], hidden: set[int]) -> dict[str, Any]:
+    """The run's totals as the viewer may see them: a link touching a hidden listing counts at its band's
+    lower edge (its figures scaled to that quantity, two significant figures), never at its exact size; the
+    landfill figure, which the links do not break down, is withheld."""
+    out = dict(kpis)
+    for key in TOTALS:
+        if not isinstance(out.get(key), int | float):
+            continue
+        for link in links:
+            if not _touches(link, hidden):
+                continue
+            q = float(link["quantity"])
+            exact = q if key == "quantity" else float(link.get(key) or 0.0)
+            scale = disclosure.quantity_band(q).min / q if q else 0.0
+            out[key] += float(f"{exact * scale:.2g}") - exact
+    if "landfill_diverted_t" in out:
+        out["landfill_diverted_t"] = None
+    out["approximate"] = True
+    return out
 
 
 # --- the worker ----------------------------------------------------------------------------------------
@@ -336,6 +378,15 @@ def _creator(session: Session, run: MatchRun) -> Actor | None:
     return actor_for(session, user) if user is not None else None
 
 
+def _removed(creator: Actor | None, listing: Listing, firm: Firm, removed: set[int]) -> bool:
+    """A what-if's ``remove_firm_ids`` removes the listings its creator can attribute to those firms: an
+    anonymous listing the creator may not see whole stays, so that differencing two what-ifs cannot tell
+    which firm owns it (``backend.disclosure``)."""
+    if firm.id not in removed:
+        return False
+    return creator is None or not disclosure.anonymised(creator, listing, firm)
+
+
 def load_scope(session: Session, run: MatchRun) -> ScopeData:
     kb = get_kb()
     data = ScopeData()
@@ -346,10 +397,11 @@ def load_scope(session: Session, run: MatchRun) -> ScopeData:
             .order_by(Listing.id))
     creator = _creator(session, run)
     if creator is not None:
-        stmt = stmt.where(policy.listing_visible_clause(creator))
+        stmt = stmt.where(disclosure.visible_clause(creator))
     removed = set((run.what_if or {}).get("remove_firm_ids", []))
     families = set(run.options.get("families") or [])
-    rows = [(r[0], r[1], r[2], r[3]) for r in session.execute(stmt).all() if r[1].id not in removed]
+    rows = [(r[0], r[1], r[2], r[3]) for r in session.execute(stmt).all()
+            if not _removed(creator, r[0], r[1], removed)]
     if families:
         rows = [r for r in rows if r[0].kind == "want" or kb.materials[r[0].material].family in families]
     haves = [r[0].id or 0 for r in rows if r[0].kind == "have"]

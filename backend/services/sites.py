@@ -2,8 +2,8 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from backend import policy
+from backend.disclosure import coarse_place
 from backend.errors import Conflict, InvalidInput, NotFound
-from backend.geo import coarse
 from backend.models import Firm, Listing, Site
 from backend.policy import Actor
 from backend.schemas import SiteCreate, SiteUpdate
@@ -33,7 +33,7 @@ def list_sites(*, session: Session, actor: Actor, firm_id: int | None = None, so
 
 
 def _set_coarse(site: Site) -> None:
-    site.coarse_lat, site.coarse_lon = coarse(site.lat), coarse(site.lon)
+    site.coarse_lat, site.coarse_lon = coarse_place(site.lat, site.lon)
     site.access = sorted(set(site.access or []))
 
 

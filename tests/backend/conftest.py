@@ -125,3 +125,17 @@ def client_as(app: Any, world: World) -> Iterator[Callable[[str], TestClient]]:
     yield make
     for client in opened:
         client.close()
+
+
+@pytest.fixture
+def min_firms(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], None]]:
+    """``min_firms(1)``: the k of the KPIs' k-anonymity (``ISX_KPI_MIN_FIRMS``) for this test."""
+    from backend.config import get_settings
+
+    def set_k(k: int) -> None:
+        monkeypatch.setenv("ISX_KPI_MIN_FIRMS", str(k))
+        get_settings.cache_clear()
+
+    yield set_k
+    monkeypatch.delenv("ISX_KPI_MIN_FIRMS", raising=False)
+    get_settings.cache_clear()

@@ -123,7 +123,8 @@ def test_no_page_of_the_demo_sums_across_unit_families(web_app: object, engine: 
         pages.extend(shown.values())
         if "/deals" in shown:  # the demo's figures are real: a verified deal, benefits by state, a comparison
             assert any('data-ledger-state="verified"' in shown[f"/deals/{i}"] for i in deal_ids)
-            assert 'data-testid="kpi-states"' in shown["/kpis"]
+            if email.startswith("admin"):  # a planner gets them only over 3 firms or more (k-anonymity, issue 11)
+                assert 'data-testid="kpi-states"' in shown["/kpis"]
             compare = shown[f"/whatif/{runs['base']}/{runs['variant']}"]
             assert 'data-done="true"' in compare and 'data-testid="compare"' in compare
         if f"/runs/{runs['match']}" in shown:

@@ -425,7 +425,12 @@ def test_map_links_follow_the_network_and_its_filters(page_client: Callable[[str
     assert 'id="f-status"' in page.text and 'for="f-status"' in page.text and 'id="map-keystones"' in page.text
 
 
-def test_kpis_page_has_charts_and_targets(page_client: Callable[[str], TestClient], world: World) -> None:
+def test_kpis_page_has_charts_and_targets(page_client: Callable[[str], TestClient], world: World,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from backend.config import get_settings
+
+    monkeypatch.setenv("ISX_KPI_MIN_FIRMS", "1")  # the world is too small for k-anonymity
+    get_settings.cache_clear()
     planner = page_client("planner")
     page = planner.get("/kpis", headers={"HX-Request": ""})
     assert page.status_code == 200 and "data-kpi-chart=" in page.text and "/static/js/charts.js" in page.text
@@ -433,6 +438,12 @@ def test_kpis_page_has_charts_and_targets(page_client: Callable[[str], TestClien
     assert planner.get("/kpis", params={"province": "河北省"}, headers={"HX-Request": ""}).status_code == 200
     assert planner.get("/kpis", params={"province": "火星"}, headers={"HX-Request": ""}).status_code == 404
     assert page_client("fu_own").get("/kpis", headers={"HX-Request": ""}).status_code == 403
+    monkeypatch.setenv("ISX_KPI_MIN_FIRMS", "3")
+    get_settings.cache_clear()
+    withheld = planner.get("/kpis", headers={"HX-Request": ""}).text
+    assert 'data-testid="kpi-withheld"' in withheld and 'data-testid="kpi-targets"' not in withheld
+    monkeypatch.delenv("ISX_KPI_MIN_FIRMS")
+    get_settings.cache_clear()
 
 
 def test_what_if_compares_with_a_base_run(page_client: Callable[[str], TestClient], world: World) -> None:

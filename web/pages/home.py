@@ -3,11 +3,11 @@
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import func, select
+from sqlalchemy import func, not_, select
 from sqlmodel import Session
 from starlette.responses import Response
 
-from backend import policy
+from backend import disclosure
 from backend.api.deps import SessionDep
 from backend.api.params import OptionalId
 from backend.kb import get_kb
@@ -20,10 +20,11 @@ router = APIRouter(include_in_schema=False)
 
 
 def listing_counts(session: Session, viewer: Viewer, *, firm_id: OptionalId = None) -> dict[tuple[int, str, str], int]:
-    """(park id, kind, status) -> number of listings this viewer may see."""
+    """(park id, kind, status) -> number of listings this viewer may see in each park: listings anonymised for
+    the viewer are not counted by park (``backend.disclosure``: that would place them in their park)."""
     stmt = (select(Firm.park_id, Listing.kind, Listing.status, func.count())
             .join(Firm, Firm.id == Listing.firm_id)
-            .where(policy.listing_visible_clause(viewer.actor))
+            .where(disclosure.visible_clause(viewer.actor), not_(disclosure.anonymised_clause(viewer.actor)))
             .group_by(Firm.park_id, Listing.kind, Listing.status))
     if firm_id is not None:
         stmt = stmt.where(Listing.firm_id == firm_id)

@@ -16,7 +16,7 @@ from sqlalchemy import distinct, select
 from sqlmodel import Session
 from starlette.responses import JSONResponse, Response
 
-from backend import policy
+from backend import disclosure
 from backend.api.deps import SessionDep
 from backend.api.params import OptionalId
 from backend.errors import InvalidInput
@@ -39,7 +39,7 @@ LINK_STATUSES = ("proposal", "proposed", "interested", "negotiating", "agreed", 
 
 def visible_materials(session: Session, viewer: Viewer) -> list[str]:
     stmt = (select(distinct(Listing.material)).join(Firm, Firm.id == Listing.firm_id)
-            .where(policy.listing_visible_clause(viewer.actor), Listing.status == "active"))
+            .where(disclosure.visible_clause(viewer.actor), Listing.status == "active"))
     return sorted(session.scalars(stmt))
 
 

@@ -91,7 +91,9 @@ def kpis_page(request: Request, session: SessionDep, viewer: CurrentViewer, prov
     return render(request, "kpis.html", {
         "province": province, "provinces": provinces, "year": region["year"], "targets": targets,
         "families": group["families"] if group else [], "totals": group["totals"] if group else None,
-        "approximate": region["approximate"], "park_rows": park_rows, "series": series["points"],
+        "approximate": region["approximate"], "park_rows": park_rows,
+        "withheld": region["withheld"] + by_park["withheld"], "min_firms": region["min_firms"],
+        "series": series["points"],
         "series_month": monthly["points"],
         "charts": kpi_charts(t, targets, park_rows, context["locale"]), "materials": get_kb().materials})
 
