@@ -33,6 +33,11 @@ PUBLISHED_SECRETS = frozenset({"change-me-to-a-long-random-value",
 GENERATE_HINT = 'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
 
 
+# The key of a test process without one: random, but one per process, so settings read again (a test that
+# changes a setting) keep the sessions signed before valid.
+_PROCESS_SECRET = secrets.token_urlsafe(48)
+
+
 def default_database_url() -> str:
     return f"sqlite:///{PROJECT_ROOT / 'var' / 'isx.db'}"
 
@@ -106,7 +111,7 @@ class Settings(BaseSettings):
             if problem:
                 raise ValueError(f"ISX_SECRET_KEY is too weak for production: {problem}; {GENERATE_HINT}")
         elif not self.secret_key:
-            self.secret_key = local_secret_key() if self.env == "development" else secrets.token_urlsafe(48)
+            self.secret_key = local_secret_key() if self.env == "development" else _PROCESS_SECRET
         return self
 
     @model_validator(mode="after")
