@@ -203,6 +203,10 @@ def resilience(*, session: Session, actor: Actor, firm_id: int, park_id: int | N
                 data.remaining[lid] = q
     pr = ledger_svc.pricing(session)
     doc = runs_svc.build_scenario(data, probe, pr)
+    # Everything is read: end the read before the solver works, so no transaction stays idle meanwhile (which
+    # PostgreSQL ends after ISX_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS, and which holds back vacuum). Nothing is
+    # written here; what follows uses plain data only.
+    session.rollback()
     result = match(parse_scenario(doc, knowledge_base=pr.kb))
     found: dict[int, dict[str, float]] = {}
     for link in result.links:

@@ -1,5 +1,6 @@
 """The exchange network as each viewer sees it, and firm-removal resilience with a re-run for substitutes."""
 
+import os
 from typing import Any
 
 import pytest
@@ -81,3 +82,29 @@ def test_network_bad_input(client_as: Any, world: World) -> None:
                      ("/api/v1/network/resilience?firm_id=x", ["query", "firm_id"])):
         response = client.get(url)
         assert response.status_code == 422 and response.json()["detail"][0]["loc"] == loc, url
+
+
+@pytest.mark.skipif(not os.environ.get("ISX_TEST_DATABASE_URL"),
+                    reason="idle transactions are watched in PostgreSQL's pg_stat_activity")
+def test_resilience_holds_no_transaction_open_while_it_solves(client_as: Any, world: World, engine: Any,
+                                                              deals_world: dict[str, int],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The re-run for substitutes reads, then solves without a transaction left idle for the solver's time."""
+    from sqlalchemy import text
+
+    from backend.services import network
+
+    idle: list[int] = []
+    real_match = network.match
+
+    def watched(*args: Any, **kwargs: Any) -> Any:  # the real matcher, with a look at the server first
+        with engine.connect() as conn:
+            idle.append(conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state = 'idle in transaction' AND pid <> pg_backend_pid()")).scalar_one())
+        return real_match(*args, **kwargs)
+
+    monkeypatch.setattr(network, "match", watched)
+    body = client_as("admin").get(f"/api/v1/network/resilience?firm_id={world['firm_a1']}").json()
+    assert body["substitutes"]["share_replaced"] > 0
+    assert idle == [0]
