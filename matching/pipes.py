@@ -11,9 +11,10 @@ another mode allowed between its sites (a truck or a train charges no capex) swi
 planner would, with that mode's capacity. The rounds are bounded: after :data:`MAX_ROUNDS` any link whose
 pipe is still not sized for its flow is dropped and its part solved once more.
 
-The answer is the exact, certified optimum of the last LP, every pipeline link in it is charged its full pipe
-(``fixed`` = ``capex(q) · D``, what the MILP would charge for that link), and so its objective is the value of
-a feasible MILP solution: between the MILP's optimum and the LP relaxation's.
+The answer is the exact, certified optimum of the last LP, and every pipeline link in it is charged its whole
+pipe (``fixed`` = ``capex(q) · D``): a feasible plan, never above the LP relaxation. It is a heuristic for the
+fixed-charge problem, not its optimum, and not comparable with the MILP mode's objective either way: the MILP
+sizes each pipe for its link's full capacity ``U`` (``capex(U) · D``), which a plan carrying less pays too much.
 """
 
 from __future__ import annotations
