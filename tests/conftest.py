@@ -18,6 +18,14 @@ os.environ.setdefault("ISX_UPLOAD_STAGING_DIR", tempfile.mkdtemp(prefix="isx-sta
 
 PG_ENV = "ISX_TEST_DATABASE_URL"
 
+# Property tests draw the same examples on every run by default, so that a run on CI answers for the code and
+# not for the draw; `ISX_HYPOTHESIS_PROFILE=explore` draws new ones each run to look for counterexamples.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("repeatable", derandomize=True, database=None)
+_hypothesis_settings.register_profile("explore", derandomize=False)
+_hypothesis_settings.load_profile(os.environ.get("ISX_HYPOTHESIS_PROFILE", "repeatable"))
+
 
 def _create_pg_database(base_url: str) -> tuple[str, str]:
     from sqlalchemy import create_engine, text
